@@ -1,0 +1,3 @@
+from protoecg_lib.cli import main
+
+raise SystemExit(main())

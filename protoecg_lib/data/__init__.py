@@ -1,0 +1,17 @@
+"""PTB-XL data: metadata, signals through wfdb, a memory-mapped cache, preprocessing, splits,
+torch loaders, download, and a synthetic generator with ground-truth evidence."""
+from .dataset import FULL_NUM_RECORDS, PTBXL, SPLITS, Split, load_ptbxl
+from .metadata import DEFAULT_FOLDS, DataError, FoldMapping, parse_scp_codes, read_metadata, targets_from_codes
+from .preprocess import LeadStandardizer, highpass
+from .records import read_record, resample
+from .resolve import describe_source, resolve_root
+from .summary import format_summary, summarize
+from .torchdata import SplitDataset, make_loader, sample_weights
+
+__all__ = [
+    "PTBXL", "Split", "load_ptbxl", "SPLITS", "FULL_NUM_RECORDS",
+    "DataError", "FoldMapping", "DEFAULT_FOLDS", "read_metadata", "parse_scp_codes", "targets_from_codes",
+    "highpass", "LeadStandardizer", "read_record", "resample",
+    "resolve_root", "describe_source", "summarize", "format_summary",
+    "SplitDataset", "make_loader", "sample_weights",
+]

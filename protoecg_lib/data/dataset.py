@@ -1,0 +1,396 @@
+"""A PTB-XL root, loaded: record table, cached signals, targets per label set, splits.
+
+``load_ptbxl(root)`` reads the metadata, finds which listed records are on disk (a partial download
+or the mini excerpt works on what is there and says how many were skipped; ``strict=True``
+refuses), decodes every record once through ``wfdb`` into a float32 memory-mapped cache keyed by the
+root, the sampling rate and the preprocessing, and serves the splits as views of that cache.
+
+The cache stores records ordered by split (train, val, test, unused), then by ``ecg_id``, so every
+split is a contiguous slice of the memory map: loading the full 100 Hz set a second time takes
+seconds and needs no second copy in memory.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import settings
+from ..labels import check_statements_csv, label_set
+from .metadata import DEFAULT_FOLDS, DataError, FoldMapping, read_metadata, targets_from_codes
+from .preprocess import HIGHPASS_CUTOFF_HZ, HIGHPASS_ORDER, LeadStandardizer, highpass
+from .records import read_record, record_paths, resample
+
+__all__ = ["PTBXL", "Split", "load_ptbxl", "SPLITS", "FULL_NUM_RECORDS", "CACHE_VERSION"]
+
+SPLITS = ("train", "val", "test")
+#: number of records in the full PTB-XL v1.0.3
+FULL_NUM_RECORDS = 21_799
+#: bump when the cache layout or the decoding changes, so old caches are not reused
+CACHE_VERSION = 1
+_SPLIT_ORDER = {"train": 0, "val": 1, "test": 2, "unused": 3}
+
+
+@dataclass
+class Split:
+    """One split of one label set: what a model trains or is evaluated on.
+
+    Attributes
+    ----------
+    signals : ndarray, shape (N, 12, T), float32, mV (a read-only view of the cache)
+    targets : ndarray, shape (N, C), float32 multi-hot in ``labels`` order
+    ecg_id, patient_id : ndarray, shape (N,)
+    labels : tuple of SCP codes (the label set)
+    fs : sampling rate of ``signals`` in Hz
+    """
+
+    name: str
+    signals: np.ndarray
+    targets: np.ndarray
+    ecg_id: np.ndarray
+    patient_id: np.ndarray
+    labels: tuple[str, ...]
+    fs: int
+
+    def __len__(self) -> int:
+        return len(self.ecg_id)
+
+    def tensors(self):
+        """``(signals, targets)`` as torch tensors in memory (one copy of the split)."""
+        import torch
+
+        return torch.from_numpy(np.array(self.signals, dtype=np.float32)), torch.from_numpy(self.targets.copy())
+
+
+@dataclass
+class PTBXL:
+    """A loaded PTB-XL root. Build it with :func:`load_ptbxl`."""
+
+    root: Path
+    records: pd.DataFrame          # usable records, in cache order (split, then ecg_id)
+    signals: np.ndarray            # (N, 12, T) float32 memmap, preprocessed
+    fs: int
+    source: str                    # 'full' | 'subset' | 'synthetic'
+    skipped: pd.DataFrame          # ecg_id, reason: listed records that were left out
+    options: dict
+    statement_problems: list[str] = field(default_factory=list)
+    checksums: dict | None = None
+    standardizer: LeadStandardizer | None = None
+    cache_path: Path | None = None
+
+    # ------------------------------------------------------------------ basic views
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __repr__(self) -> str:
+        counts = self.records["split"].value_counts()
+        parts = ", ".join(f"{s} {int(counts.get(s, 0))}" for s in SPLITS)
+        return (f"PTBXL({str(self.root)!r}, {self.source}, {len(self)} records at {self.fs} Hz: {parts}; "
+                f"{len(self.skipped)} skipped)")
+
+    def indices(self, split: str) -> slice:
+        """The rows of ``split`` as a slice of :attr:`records` / :attr:`signals`."""
+        if split not in _SPLIT_ORDER:
+            raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+        rows = np.flatnonzero(self.records["split"].to_numpy() == split)
+        if len(rows) == 0:
+            return slice(0, 0)
+        return slice(int(rows[0]), int(rows[-1]) + 1)  # contiguous by construction of the cache order
+
+    def targets(self, labels: str | tuple[str, ...] = "all", split: str | None = None) -> np.ndarray:
+        """Multi-hot targets ``(N, C)`` float32 for a label set, for all records or one split."""
+        recs = self.records if split is None else self.records.iloc[self.indices(split)]
+        return targets_from_codes(recs["codes"].tolist(), labels)
+
+    def split(self, name: str, labels: str | tuple[str, ...] = "all") -> Split:
+        """The signals, targets and ids of one split for one label set (spec §1.3)."""
+        rows = self.indices(name)
+        signals = self.signals[rows]
+        if self.standardizer is not None:
+            signals = self.standardizer.transform(signals)
+        recs = self.records.iloc[rows]
+        codes = label_set(labels) if isinstance(labels, str) else tuple(labels)
+        return Split(name=name, signals=signals, targets=targets_from_codes(recs["codes"].tolist(), codes),
+                     ecg_id=recs["ecg_id"].to_numpy(), patient_id=recs["patient_id"].to_numpy(),
+                     labels=codes, fs=self.fs)
+
+    def signal(self, ecg_id: int) -> np.ndarray:
+        """The preprocessed signals ``(12, T)`` of one record."""
+        try:
+            row = self.records.index.get_loc(int(ecg_id))
+        except KeyError:
+            raise KeyError(f"ecg_id {ecg_id} is not among the {len(self)} loaded records of {self.root}") from None
+        sig = np.asarray(self.signals[row])
+        return self.standardizer.transform(sig[None])[0] if self.standardizer is not None else sig
+
+    def class_weights(self, labels: str | tuple[str, ...] = "all", formula: str = "official") -> np.ndarray:
+        """Positive-class weights for the weighted BCE, from training labels only (spec §1.5)."""
+        from ..cooccurrence import class_weights
+
+        return class_weights(self.targets(labels, "train"), formula=formula)
+
+    def cooccurrence(self, labels: str | tuple[str, ...] = "all") -> np.ndarray:
+        """The Jaccard label co-occurrence matrix ``(C, C)`` from training labels only (spec §1.7)."""
+        from ..cooccurrence import jaccard
+
+        return jaccard(self.targets(labels, "train"))
+
+
+# ---------------------------------------------------------------------- loading
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _detect_source(root: Path, records: pd.DataFrame, num_listed: int, num_skipped: int) -> str:
+    if (root / "synthetic.json").is_file():
+        return "synthetic"
+    device = records["device"].astype(str) if "device" in records else pd.Series([], dtype=str)
+    if len(device) and device.str.startswith("synthetic").all():
+        return "synthetic"
+    return "full" if num_listed == FULL_NUM_RECORDS and num_skipped == 0 else "subset"
+
+
+def _verify_checksums(root: Path, source: str) -> dict | None:
+    """Metadata checksums: against the official v1.0.3 values for a full root, else the root's own list."""
+    files = ("ptbxl_database.csv", "scp_statements.csv", "RECORDS")
+    if source == "full":
+        from .download import OFFICIAL_V103_SHA256 as expected
+
+        reference = "official PTB-XL v1.0.3"
+    else:
+        sums = root / "SHA256SUMS.txt"
+        if not sums.is_file():
+            return None
+        expected = {}
+        for line in sums.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                expected[parts[1].lstrip("*")] = parts[0]
+        reference = "SHA256SUMS.txt"
+    result = {}
+    for name in files:
+        path = root / name
+        if name not in expected or not path.is_file():
+            continue
+        result[name] = _sha256(path) == expected[name]
+    return {"reference": reference, "files": result, "ok": all(result.values()) if result else None}
+
+
+def _cache_key(root: Path, csv_sha: str, ecg_ids: np.ndarray, fs_read: int, fs: int, hp: bool, filename_col: str) -> str:
+    desc = {
+        "version": CACHE_VERSION, "root": str(root.resolve()), "metadata_sha256": csv_sha,
+        "ecg_ids": hashlib.sha256(np.asarray(ecg_ids, np.int64).tobytes()).hexdigest(),
+        "read_rate": fs_read, "rate": fs, "files": filename_col,
+        "highpass": [HIGHPASS_ORDER, HIGHPASS_CUTOFF_HZ] if hp else None,
+    }
+    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _decode_one(args):
+    root, filename, fs_read, fs, hp = args
+    try:
+        sig = read_record(root, filename, expected_fs=fs_read)
+    except DataError as exc:
+        return None, str(exc)
+    sig = resample(sig, fs_read, fs)
+    if hp:
+        sig = highpass(sig, fs)
+    return sig, None
+
+
+def _decode_into_cache(root: Path, filenames: list[str], fs_read: int, fs: int, hp: bool, path: Path,
+                       num_workers: int, progress: bool) -> list[tuple[int, str]]:
+    """Decode records into ``path`` (a .npy memmap); return (row, error) for records that failed."""
+    from tqdm.auto import tqdm
+
+    num_samples = int(round(10 * fs))
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.part.npy")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(filenames), 12, num_samples))
+    jobs = [(root, f, fs_read, fs, hp) for f in filenames]
+    errors: list[tuple[int, str]] = []
+    bar = tqdm(total=len(jobs), desc=f"decoding {root.name} @ {fs} Hz", unit="ecg", disable=not progress)
+    if num_workers > 1 and len(jobs) > 256:
+        with ProcessPoolExecutor(num_workers) as pool:
+            results = pool.map(_decode_one, jobs, chunksize=64)
+            for row, (sig, err) in enumerate(results):
+                _store(out, row, sig, err, errors)
+                bar.update()
+    else:
+        for row, job in enumerate(jobs):
+            sig, err = _decode_one(job)
+            _store(out, row, sig, err, errors)
+            bar.update()
+    bar.close()
+    out.flush()
+    del out
+    os.replace(tmp, path)
+    return errors
+
+
+def _store(out, row, sig, err, errors):
+    if err is not None:
+        errors.append((row, err))
+    elif sig.shape != out.shape[1:]:
+        errors.append((row, f"decoded shape {sig.shape} != expected {out.shape[1:]}"))
+    else:
+        out[row] = sig
+
+
+def load_ptbxl(
+    root: str | Path | None = None,
+    sampling_rate: int = 100,
+    *,
+    target_rate: int | None = None,
+    highpass: bool = True,
+    standardize: bool = False,
+    strict: bool = False,
+    on_bad_record: str = "raise",
+    likelihood_threshold: float = 0.0,
+    folds: FoldMapping | dict | None = None,
+    unknown_codes: str = "error",
+    cache: str | Path | None = None,
+    num_workers: int = 1,
+    progress: bool | None = None,
+) -> PTBXL:
+    """Load a PTB-XL root (spec §1).
+
+    Parameters
+    ----------
+    root : path, optional
+        Folder holding ``ptbxl_database.csv`` and ``records100``/``records500`` (PhysioNet's layout).
+        When None: ``PROTOECG_DATA``, else :func:`protoecg_lib.data.resolve_root`'s choice.
+    sampling_rate : {100, 500}
+        Which records to read: ``records100`` (``filename_lr``) or ``records500`` (``filename_hr``).
+    target_rate : int, optional
+        Resample to this rate after reading (e.g. 500 -> 100 Hz).
+    highpass : bool
+        Remove baseline wander with the 0.5 Hz first-order zero-phase high-pass (spec §1.2; on by default).
+    standardize : bool
+        Per-lead z-scoring with training-split statistics (off by default, as in the spec).
+    strict : bool
+        Refuse a root whose metadata lists records that are not on disk (default: work on the records
+        present and report how many were skipped).
+    on_bad_record : {'raise', 'skip'}
+        A record that is present but broken (truncated, wrong leads or rate, NaN): raise, or skip it
+        with one warning that counts them.
+    likelihood_threshold, folds, unknown_codes
+        See :func:`protoecg_lib.data.metadata.read_metadata`.
+    cache : path, optional
+        Cache folder (default ``$PROTOECG_CACHE/signals``).
+    num_workers : int
+        Processes used to decode records the first time (the full dataset decodes in about a minute).
+    progress : bool, optional
+        Show a progress bar while decoding (default: when more than 2,000 records are decoded).
+    """
+    if root is None:
+        from .resolve import resolve_root
+
+        root = resolve_root()
+    root = Path(root).expanduser()
+    if sampling_rate not in (100, 500):
+        raise ValueError(f"sampling_rate must be 100 (records100) or 500 (records500), not {sampling_rate}")
+    if on_bad_record not in ("raise", "skip"):
+        raise ValueError(f"on_bad_record must be 'raise' or 'skip', not {on_bad_record!r}")
+    fs = int(target_rate or sampling_rate)
+    filename_col = "filename_lr" if sampling_rate == 100 else "filename_hr"
+
+    meta = read_metadata(root, folds=folds, likelihood_threshold=likelihood_threshold, unknown_codes=unknown_codes)
+    problems = []
+    stmts = root / "scp_statements.csv"
+    if stmts.is_file():
+        problems = check_statements_csv(stmts)
+        if problems:
+            warnings.warn("scp_statements.csv disagrees with the built-in PTB-XL v1.0.3 table "
+                          "(the built-in table is used):\n  " + "\n  ".join(problems), stacklevel=2)
+
+    # which listed records are on disk
+    present = np.array([all(p.is_file() for p in record_paths(root, f)) if isinstance(f, str) else False
+                        for f in meta[filename_col]], dtype=bool)
+    skipped = pd.DataFrame({"ecg_id": meta.loc[~present, "ecg_id"].to_numpy(),
+                            "reason": f"not on disk ({filename_col})"})
+    if strict and (~present).any():
+        first = meta.loc[~present, filename_col].head(3).tolist()
+        raise DataError(f"{root}: {int((~present).sum())} of {len(meta)} records listed in ptbxl_database.csv are "
+                        f"not on disk (e.g. {first}). Finish the download with `protoecg data download "
+                        f"--root {root}`, or load with strict=False to use the records present.")
+    if present.sum() == 0:
+        raise DataError(f"{root}: none of the {len(meta)} records listed in ptbxl_database.csv is on disk at "
+                        f"{sampling_rate} Hz ({filename_col}). Download them with `protoecg data download "
+                        f"--root {root} --sampling-rate {sampling_rate}`.")
+    if (~present).any():
+        warnings.warn(f"{root}: {int((~present).sum())} of {len(meta)} listed records are not on disk at "
+                      f"{sampling_rate} Hz and were skipped (strict=True refuses such a root).", stacklevel=2)
+
+    recs = meta.loc[present].copy()
+    recs["_order"] = recs["split"].map(_SPLIT_ORDER)
+    recs = recs.sort_values(["_order", "ecg_id"]).drop(columns="_order")
+
+    csv_sha = _sha256(root / "ptbxl_database.csv")
+    key = _cache_key(root, csv_sha, recs["ecg_id"].to_numpy(), sampling_rate, fs, highpass, filename_col)
+    cache_root = Path(cache).expanduser() if cache is not None else settings.cache_dir("signals")
+    folder = cache_root / key
+    sig_path, index_path = folder / "signals.npy", folder / "index.json"
+    if not (sig_path.is_file() and index_path.is_file()):
+        folder.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        show = progress if progress is not None else len(recs) > 2000
+        errors = _decode_into_cache(root, recs[filename_col].tolist(), sampling_rate, fs, highpass, sig_path,
+                                    max(1, num_workers), show)
+        bad_rows = {row: err for row, err in errors}
+        if bad_rows and on_bad_record == "raise":
+            sig_path.unlink(missing_ok=True)
+            row, err = errors[0]
+            more = f" ({len(errors) - 1} more bad record(s))" if len(errors) > 1 else ""
+            raise DataError(err + more + " Pass on_bad_record='skip' to leave broken records out.")
+        index = {"ecg_ids": recs["ecg_id"].astype(int).tolist(), "bad": {str(int(recs['ecg_id'].iloc[r])): e
+                                                                          for r, e in bad_rows.items()},
+                 "root": str(root.resolve()), "rate": fs, "read_rate": sampling_rate, "highpass": highpass,
+                 "decode_seconds": round(time.perf_counter() - t0, 3), "version": CACHE_VERSION}
+        tmp = index_path.with_name(f"index.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(index))
+        os.replace(tmp, index_path)
+    index = json.loads(index_path.read_text())
+    signals = np.load(sig_path, mmap_mode="r")
+
+    bad = {int(k): v for k, v in index.get("bad", {}).items()}
+    if bad:
+        if on_bad_record == "raise":
+            first = next(iter(bad.values()))
+            raise DataError(first + f" ({len(bad)} bad record(s) in total) Pass on_bad_record='skip' to leave "
+                                    "broken records out.")
+        warnings.warn(f"{root}: skipped {len(bad)} broken record(s), e.g. {next(iter(bad.values()))}", stacklevel=2)
+        keep = ~recs["ecg_id"].isin(list(bad)).to_numpy()
+        signals = signals[np.flatnonzero(keep)] if not keep.all() else signals  # copy of the kept rows only
+        recs = recs.loc[keep]
+        skipped = pd.concat([skipped, pd.DataFrame({"ecg_id": list(bad), "reason": list(bad.values())})],
+                            ignore_index=True)
+
+    source = _detect_source(root, meta, len(meta), int((~present).sum()))
+    checksums = _verify_checksums(root, source)
+    if checksums and checksums["ok"] is False:
+        bad_files = [f for f, ok in checksums["files"].items() if not ok]
+        warnings.warn(f"{root}: {', '.join(bad_files)} do(es) not match the {checksums['reference']} checksums; "
+                      "the files were modified or are another PTB-XL version. Re-download them.", stacklevel=2)
+
+    ds = PTBXL(root=root, records=recs, signals=signals, fs=fs, source=source, skipped=skipped,
+               options=dict(sampling_rate=sampling_rate, target_rate=target_rate, highpass=highpass,
+                            standardize=standardize, strict=strict, on_bad_record=on_bad_record,
+                            likelihood_threshold=likelihood_threshold,
+                            folds=(folds if isinstance(folds, dict) else (folds or DEFAULT_FOLDS).__dict__)),
+               statement_problems=problems, checksums=checksums, cache_path=sig_path)
+    if standardize:
+        ds.standardizer = LeadStandardizer.fit(signals[ds.indices("train")])
+    return ds

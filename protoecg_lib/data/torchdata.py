@@ -1,0 +1,80 @@
+"""Torch-facing view of a split: seeded, batched DataLoaders over in-memory tensors.
+
+A batch is ``(signals (B, 12, T) float32, targets (B, C) float32, index (B,) long)`` where ``index``
+points into the split (``split.ecg_id[index]`` gives the records). The whole split lives in one
+tensor and a batch is gathered with a single indexing operation (no per-sample Python), which
+keeps a GPU fed; ``pin_memory`` is used when CUDA is available.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler, WeightedRandomSampler
+
+from .dataset import Split
+
+__all__ = ["SplitDataset", "make_loader", "sample_weights"]
+
+
+class SplitDataset(Dataset):
+    """A split held as tensors; indexing with a list of indices returns a whole batch at once."""
+
+    def __init__(self, split: Split):
+        self.split = split
+        self.signals, self.targets = split.tensors()
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index):
+        index = torch.as_tensor(index, dtype=torch.long)
+        return self.signals[index], self.targets[index], index
+
+
+def sample_weights(targets: np.ndarray, class_weights: np.ndarray) -> np.ndarray:
+    """Per-record sampling weights ``sum_c y_c w_c`` (spec §1.6); records with no positive get the
+    smallest positive weight instead of 0 so that every record can be drawn."""
+    w = np.asarray(targets, np.float64) @ np.asarray(class_weights, np.float64)
+    floor = w[w > 0].min() if (w > 0).any() else 1.0
+    return np.where(w > 0, w, floor)
+
+
+def make_loader(
+    split: Split | SplitDataset,
+    batch_size: int = 32,
+    *,
+    shuffle: bool = False,
+    seed: int = 0,
+    weighted: bool = False,
+    class_weights: np.ndarray | None = None,
+    drop_last: bool = False,
+    pin_memory: bool | None = None,
+) -> DataLoader:
+    """A DataLoader over one split.
+
+    Parameters
+    ----------
+    split : Split or SplitDataset
+        What to iterate over (pass a :class:`SplitDataset` to reuse its tensors across loaders).
+    batch_size : int
+    shuffle : bool
+        Reshuffle every epoch with a generator seeded by ``seed`` (same order for the same seed).
+    weighted : bool
+        Draw ``len(split)`` records with replacement, with weights from :func:`sample_weights`
+        (``class_weights`` required); the official code does this for validation, we offer it for training.
+    """
+    dataset = split if isinstance(split, SplitDataset) else SplitDataset(split)
+    generator = torch.Generator().manual_seed(int(seed))
+    if weighted:
+        if class_weights is None:
+            raise ValueError("weighted=True needs class_weights (e.g. ds.class_weights(label_set))")
+        weights = torch.as_tensor(sample_weights(dataset.targets.numpy(), class_weights))
+        sampler = WeightedRandomSampler(weights, num_samples=len(dataset), replacement=True, generator=generator)
+    elif shuffle:
+        sampler = RandomSampler(dataset, generator=generator)
+    else:
+        sampler = SequentialSampler(dataset)
+    if pin_memory is None:
+        pin_memory = torch.cuda.is_available()
+    return DataLoader(dataset, sampler=BatchSampler(sampler, batch_size, drop_last), batch_size=None,
+                      pin_memory=pin_memory)
