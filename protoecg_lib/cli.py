@@ -38,13 +38,20 @@ def _cmd_data_summary(args) -> int:
 
 
 def _cmd_data_download(args) -> int:
-    from .data.download import PHYSIONET_URL, download_ptbxl
+    from .data.download import PHYSIONET_URL, DownloadError, download_ptbxl
 
     subset = args.subset if args.subset == "full" else int(args.subset)
-    report = download_ptbxl(args.root, sampling_rate=args.sampling_rate, subset=subset,
-                            base_url=args.base_url or PHYSIONET_URL, progress=not args.quiet)
+    try:
+        report = download_ptbxl(args.root, sampling_rate=args.sampling_rate, subset=subset,
+                                base_url=args.base_url or PHYSIONET_URL, progress=not args.quiet)
+    except DownloadError as exc:
+        print(f"protoecg: download failed: {exc}", file=sys.stderr)
+        if getattr(exc, "report", None) is not None:
+            print(exc.report, file=sys.stderr)
+        print("Run the same command again: finished files are kept and partial ones resume.", file=sys.stderr)
+        return 1
     print(report)
-    return 0 if not getattr(report, "failures", None) else 1
+    return 0
 
 
 def _cmd_data_synth(args) -> int:

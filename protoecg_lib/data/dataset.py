@@ -146,14 +146,6 @@ class PTBXL:
 
 # ---------------------------------------------------------------------- loading
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _detect_source(root: Path, records: pd.DataFrame, num_listed: int, num_skipped: int) -> str:
     if (root / "synthetic.json").is_file():
         return "synthetic"
@@ -165,28 +157,21 @@ def _detect_source(root: Path, records: pd.DataFrame, num_listed: int, num_skipp
 
 def _verify_checksums(root: Path, source: str) -> dict | None:
     """Metadata checksums: against the official v1.0.3 values for a full root, else the root's own list."""
-    files = ("ptbxl_database.csv", "scp_statements.csv", "RECORDS")
-    if source == "full":
-        from .download import OFFICIAL_V103_SHA256 as expected
+    from .download import SUMS_FILE, parse_sha256sums, sha256_file, verify_official_metadata
 
+    if source == "full":
+        files = {k: v for k, v in verify_official_metadata(root).items() if v is not None}
         reference = "official PTB-XL v1.0.3"
     else:
-        sums = root / "SHA256SUMS.txt"
+        sums = root / SUMS_FILE
         if not sums.is_file():
             return None
-        expected = {}
-        for line in sums.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 2:
-                expected[parts[1].lstrip("*")] = parts[0]
-        reference = "SHA256SUMS.txt"
-    result = {}
-    for name in files:
-        path = root / name
-        if name not in expected or not path.is_file():
-            continue
-        result[name] = _sha256(path) == expected[name]
-    return {"reference": reference, "files": result, "ok": all(result.values()) if result else None}
+        expected = parse_sha256sums(sums.read_text(), source=str(sums))
+        files = {name: sha256_file(root / name) == expected[name]
+                 for name in ("ptbxl_database.csv", "scp_statements.csv", "RECORDS")
+                 if name in expected and (root / name).is_file()}
+        reference = SUMS_FILE
+    return {"reference": reference, "files": files, "ok": all(files.values()) if files else None}
 
 
 def _cache_key(root: Path, csv_sha: str, ecg_ids: np.ndarray, fs_read: int, fs: int, hp: bool, filename_col: str) -> str:
@@ -338,7 +323,9 @@ def load_ptbxl(
     recs["_order"] = recs["split"].map(_SPLIT_ORDER)
     recs = recs.sort_values(["_order", "ecg_id"]).drop(columns="_order")
 
-    csv_sha = _sha256(root / "ptbxl_database.csv")
+    from .download import sha256_file
+
+    csv_sha = sha256_file(root / "ptbxl_database.csv")
     key = _cache_key(root, csv_sha, recs["ecg_id"].to_numpy(), sampling_rate, fs, highpass, filename_col)
     cache_root = Path(cache).expanduser() if cache is not None else settings.cache_dir("signals")
     folder = cache_root / key

@@ -27,8 +27,9 @@ def is_online(host: str = "physionet.org", port: int = 443, timeout: float = 3.0
         return False
 
 
-def _has_metadata(path: Path) -> bool:
-    return (path / "ptbxl_database.csv").is_file()
+def _complete_download(path: Path) -> bool:
+    """True when ``path`` holds a finished download (the downloader writes its marker last)."""
+    return (path / "protoecg_download.json").is_file()
 
 
 def resolve_root(root: str | Path | None = None, *, allow_download: bool = True,
@@ -40,16 +41,19 @@ def resolve_root(root: str | Path | None = None, *, allow_download: bool = True,
     if env is not None:
         return env
     cached = settings.cache_dir("ptb-xl", create=False)
-    if _has_metadata(cached):
+    if _complete_download(cached):
         return cached
     if allow_download and is_online():
-        from .download import download_ptbxl
+        from .download import DownloadError, download_ptbxl
 
         if verbose:
             print(f"protoecg: no PTB-XL root given; downloading the first {SUBSET_SIZE} records of PTB-XL "
                   f"v1.0.3 into {cached} (set PROTOECG_DATA to use another root).", file=sys.stderr)
-        download_ptbxl(cached, sampling_rate=100, subset=SUBSET_SIZE)
-        return cached
+        try:
+            download_ptbxl(cached, sampling_rate=100, subset=SUBSET_SIZE)
+            return cached
+        except DownloadError as exc:  # an interrupted download resumes next time; fall back for now
+            print(f"protoecg: download failed ({exc}); falling back to synthetic data.", file=sys.stderr)
     if not allow_synthetic:
         raise FileNotFoundError("no PTB-XL root: pass one, set PROTOECG_DATA, or run `protoecg data download`.")
     from .synthetic import synthetic_root

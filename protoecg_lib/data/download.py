@@ -1,0 +1,515 @@
+"""Download PTB-XL v1.0.3 from PhysioNet, file by file, with checksums, retries and resume.
+
+The records of one sampling rate (spec §1.1: ProtoECGNet reads the 100 Hz records named by the
+``filename_lr`` column) are fetched one file at a time over plain HTTP(S) with :mod:`urllib`, so no
+dependency is added. Every file is
+
+1. written to ``<name>.part`` (a partial one left by an earlier run is continued with an HTTP
+   ``Range`` request when the server answers ``206``, and started again when it answers ``200``),
+2. flushed and ``fsync``-ed,
+3. checked against PhysioNet's ``SHA256SUMS.txt`` (lines ``<sha256>  <relative path>``),
+4. and only then moved to its final name with :func:`os.replace`,
+
+so a file under its final name is always complete and verified. Connection errors, time-outs,
+HTTP 5xx/408/429 and checksum mismatches are retried with exponential back-off
+(``backoff * 2**k`` seconds, at most 60 s); a file that keeps failing raises an error that names it
+and says what to do. A file already present with the right checksum is skipped, so running the
+download again resumes it.
+
+Order of the requests: ``SHA256SUMS.txt`` first (every later file is verified before it gets its
+final name, which needs the list), then the metadata (``ptbxl_database.csv``,
+``scp_statements.csv``, and ``RECORDS``, ``LICENSE.txt`` and the change logs when the checksum list
+names them), then the records, in ``ecg_id`` order, on a small thread pool.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import http.client
+import json
+import os
+import re
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+__all__ = [
+    "PHYSIONET_URL", "OFFICIAL_V103_SHA256", "DownloadError", "ChecksumError", "DownloadReport",
+    "download_ptbxl", "verify_official_metadata", "parse_sha256sums", "sha256_file",
+]
+
+#: PhysioNet's URL of PTB-XL v1.0.3 (the folder that holds ``ptbxl_database.csv``).
+PHYSIONET_URL = "https://physionet.org/files/ptb-xl/1.0.3/"
+
+#: SHA-256 of the metadata files of the full, official v1.0.3 release.
+OFFICIAL_V103_SHA256 = {
+    "ptbxl_database.csv": "7600de9c1b27d181d850b3c6038a35d7c3ddb6bb33b702e3a20252a6859d216b",
+    "scp_statements.csv": "ad05b0b1fcae83bb1230755ad9cfc7c96f303feddc08a4a9ad5bdc9ca63bac8f",
+    "RECORDS": "56d37274b0b02339e9c30bff8c9a9f2a6fb3cb2bb7bcd5d7c55355451d53896a",
+}
+
+SUMS_FILE = "SHA256SUMS.txt"
+MANIFEST_FILE = "protoecg_download.json"
+_REQUIRED_METADATA = ("ptbxl_database.csv", "scp_statements.csv")
+_OPTIONAL_METADATA = ("RECORDS", "LICENSE.txt", "ptbxl_v102_changelog.txt", "ptbxl_v103_changelog.txt")
+_RECORD_COLUMN = {100: "filename_lr", 500: "filename_hr"}
+_CHUNK = 1 << 16
+_MAX_DELAY_S = 60.0
+_USER_AGENT = "protoecg-lib (python urllib)"
+_NETWORK_ERRORS = (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException, ssl.SSLError)
+
+
+class DownloadError(RuntimeError):
+    """A file could not be downloaded; ``report`` holds what was done before the failure."""
+
+    def __init__(self, message: str, report: "DownloadReport | None" = None):
+        super().__init__(message)
+        self.report = report
+
+
+class ChecksumError(DownloadError):
+    """A file kept arriving with a SHA-256 other than the one in ``SHA256SUMS.txt``."""
+
+
+class _Retry(Exception):
+    """A transient failure of one attempt (truncated body, bad checksum, bad 206 answer)."""
+
+
+class _Mismatch(_Retry):
+    def __init__(self, expected: str, actual: str):
+        super().__init__(f"checksum mismatch (expected sha256 {expected}, got {actual})")
+        self.expected, self.actual = expected, actual
+
+
+@dataclass
+class DownloadReport:
+    """What one :func:`download_ptbxl` call did.
+
+    ``fetched`` counts files downloaded and verified (``resumed`` of them continued a ``.part``
+    file with a Range request), ``skipped`` files already present and verified, ``retried`` the
+    extra attempts after transient failures, ``bytes`` the bytes received, ``failures`` one message
+    per file that could not be downloaded, ``official_v103`` the result of
+    :func:`verify_official_metadata` after the download.
+    """
+
+    root: Path
+    sampling_rate: int
+    num_records: int = 0
+    fetched: int = 0
+    skipped: int = 0
+    resumed: int = 0
+    retried: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    missing_optional: list[str] = field(default_factory=list)
+    official_v103: dict[str, bool | None] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        rate = self.bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
+        lines = [
+            f"PTB-XL download into {self.root} ({self.sampling_rate} Hz, {self.num_records} records)",
+            f"  fetched   {self.fetched} files ({self.resumed} resumed), "
+            f"{self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s ({rate:.1f} MB/s)",
+            f"  skipped   {self.skipped} files already present and verified",
+            f"  retried   {self.retried} attempts",
+            f"  failures  {len(self.failures) or 'none'}",
+        ]
+        lines += [f"    - {msg}" for msg in self.failures[:5]]
+        if self.missing_optional:
+            lines.append(f"  not on server (optional): {', '.join(self.missing_optional)}")
+        if self.official_v103:
+            words = {True: "matches", False: "differs", None: "absent"}
+            state = ", ".join(f"{name} {words[ok]}" for name, ok in self.official_v103.items())
+            lines.append(f"  official v1.0.3 metadata: {state}")
+        return "\n".join(lines)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file as 64 lower-case hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_official_metadata(root: str | os.PathLike) -> dict[str, bool | None]:
+    """Whether the metadata files under ``root`` are those of the official v1.0.3 release.
+
+    Returns ``{name: True | False | None}`` for the names of :data:`OFFICIAL_V103_SHA256`
+    (``None`` when the file is absent). The data loader uses it to tell a full v1.0.3 download
+    from an excerpt or another version.
+    """
+    root = Path(root)
+    return {name: (sha256_file(root / name) == digest) if (root / name).is_file() else None
+            for name, digest in OFFICIAL_V103_SHA256.items()}
+
+
+def _safe_relpath(rel: str, source: str) -> str:
+    """``rel`` as a POSIX path inside the root; refuse absolute paths and ``..``."""
+    path = PurePosixPath(rel)
+    if not rel or "\\" in rel or path.is_absolute() or ".." in path.parts:
+        raise DownloadError(f"unsafe file path {rel!r} in {source}: paths must stay inside the "
+                            "download root; the server's file list is not PTB-XL's")
+    return str(path)
+
+
+def parse_sha256sums(text: str, source: str = SUMS_FILE) -> dict[str, str]:
+    """Parse a checksum list in PhysioNet's (``sha256sum``) format.
+
+    Parameters
+    ----------
+    text : str
+        Lines ``<64 hex digits>  <relative path>``; a ``*`` before the path (binary mode) and a
+        leading ``./`` are accepted, blank lines and ``#`` comments ignored.
+    source : str
+        Name used in error messages.
+
+    Returns
+    -------
+    dict[str, str]
+        Relative POSIX path -> lower-case hex digest.
+    """
+    sums: dict[str, str] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(None, 1)
+        if len(parts) != 2 or not re.fullmatch(r"[0-9a-fA-F]{64}", parts[0]):
+            raise DownloadError(f"{source}, line {lineno}: expected '<sha256>  <relative path>', got "
+                                f"{line!r}; delete {source} and run the download again")
+        rel = parts[1].strip().lstrip("*")
+        rel = rel[2:] if rel.startswith("./") else rel
+        sums[_safe_relpath(rel, source)] = parts[0].lower()
+    return sums
+
+
+def _check_args(sampling_rate, subset, base_url, retries, backoff, timeout, workers) -> None:
+    if sampling_rate not in _RECORD_COLUMN:
+        raise ValueError(f"sampling_rate={sampling_rate!r}: PTB-XL has records at 100 or 500 Hz only")
+    if isinstance(subset, bool) or not (subset == "full" or (isinstance(subset, int) and subset >= 1)):
+        raise ValueError(f"subset={subset!r}: pass 'full' or a positive number of records")
+    if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+        raise ValueError(f"base_url={base_url!r}: give an http(s) URL of the folder that holds "
+                         f"ptbxl_database.csv, e.g. {PHYSIONET_URL}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries={retries!r}: pass a whole number >= 0")
+    if backoff < 0 or timeout <= 0 or workers < 1:
+        raise ValueError(f"backoff={backoff!r}, timeout={timeout!r}, workers={workers!r}: "
+                         "need backoff >= 0, timeout > 0 and workers >= 1")
+
+
+class _Fetcher:
+    """Fetches single files into ``root`` (thread-safe); counts into a shared report."""
+
+    def __init__(self, root: Path, base_url: str, report: DownloadReport, retries: int,
+                 backoff: float, timeout: float, stop: threading.Event):
+        self.root, self.base_url, self.report = root, base_url, report
+        self.retries, self.backoff, self.timeout, self.stop = retries, backoff, timeout, stop
+        self.opener = urllib.request.build_opener()  # reads proxy settings now, not at import
+        self.lock = threading.Lock()
+
+    def count(self, **increments: int) -> None:
+        with self.lock:
+            for name, value in increments.items():
+                setattr(self.report, name, getattr(self.report, name) + value)
+
+    def url(self, rel: str) -> str:
+        return self.base_url + urllib.parse.quote(rel)
+
+    def fetch(self, rel: str, expected: str | None, optional: bool = False) -> str:
+        """Make ``root/rel`` present and verified.
+
+        Returns ``'skipped'``, ``'fetched'`` or ``'missing'`` (an optional file answered 404/410).
+        Raises :class:`DownloadError` (HTTP 4xx, retries spent) or :class:`ChecksumError`.
+        """
+        final = self.root / rel
+        part = final.with_name(final.name + ".part")
+        if final.is_file():
+            if expected is None or sha256_file(final) == expected:
+                self.count(skipped=1)
+                return "skipped"
+            final.unlink()  # an outdated or damaged copy: fetch it again
+        final.parent.mkdir(parents=True, exist_ok=True)
+        url = self.url(rel)
+        for attempt in range(self.retries + 1):
+            try:
+                resumed = self._transfer(url, part, verifiable=expected is not None)
+                if expected is not None:
+                    actual = sha256_file(part)
+                    if actual != expected:
+                        part.unlink()  # never resume from corrupt bytes
+                        raise _Mismatch(expected, actual)
+                os.replace(part, final)
+                self.count(fetched=1, resumed=int(resumed))
+                return "fetched"
+            except urllib.error.HTTPError as err:
+                err.close()
+                if optional and err.code in (404, 410):
+                    return "missing"
+                if err.code < 500 and err.code not in (408, 429):
+                    raise DownloadError(f"HTTP {err.code} {err.reason} for {url}: the server does not "
+                                        "have this file; check --base-url (PTB-XL v1.0.3 lives at "
+                                        f"{PHYSIONET_URL})") from None
+                last: Exception = err
+            except (*_NETWORK_ERRORS, _Retry) as err:
+                last = err
+            if attempt == self.retries or self.stop.is_set():
+                break
+            self.count(retried=1)
+            self.stop.wait(min(self.backoff * 2 ** attempt, _MAX_DELAY_S))
+        tries = f"{attempt + 1} attempt{'s' * (attempt > 0)}"
+        if isinstance(last, _Mismatch):
+            raise ChecksumError(
+                f"{rel}: checksum mismatch after {tries} (expected sha256 {last.expected}, got "
+                f"{last.actual}) from {url}. The server keeps sending a different file: check that "
+                f"--base-url points at PTB-XL v1.0.3 ({PHYSIONET_URL}) and run the download again; "
+                "verified files are kept.")
+        raise DownloadError(f"{rel}: could not download {url} after {tries}: {last}. Partial data "
+                            f"stays in {part.name} and is resumed by the next run; check the network "
+                            "and run the download again.")
+
+    def _transfer(self, url: str, part: Path, verifiable: bool) -> bool:
+        """One HTTP attempt into ``part``; True when it continued a partial file (206)."""
+        offset = part.stat().st_size if part.is_file() else 0
+        headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        try:
+            response = self.opener.open(urllib.request.Request(url, headers=headers), timeout=self.timeout)
+        except urllib.error.HTTPError as err:
+            if err.code == 416 and offset:  # nothing left to send: the .part may be complete
+                err.close()
+                if verifiable:
+                    return True  # the checksum decides
+                part.unlink()
+                raise _Retry(f"{url}: Range bytes={offset}- refused (416); starting the file again") from None
+            raise
+        with response:
+            resumed = response.status == 206
+            if resumed:
+                match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+                if not match or int(match.group(1)) != offset:
+                    part.unlink()
+                    raise _Retry(f"{url}: the server answered Range bytes={offset}- with "
+                                 f"Content-Range {response.headers.get('Content-Range')!r}")
+            length = response.headers.get("Content-Length")
+            received = 0
+            try:
+                with open(part, "ab" if resumed else "wb") as f:
+                    while chunk := response.read(_CHUNK):
+                        f.write(chunk)
+                        received += len(chunk)
+                    f.flush()
+                    os.fsync(f.fileno())
+            finally:
+                self.count(bytes=received)
+        if length is not None and received != int(length):
+            raise _Retry(f"connection closed after {received} of {length} bytes")
+        return resumed
+
+
+def _record_files(database_csv: Path, sampling_rate: int, subset: int | str) -> tuple[list[str], int]:
+    """Record files (``.hea``, ``.dat``) of the first ``subset`` records in ecg_id order."""
+    column = _RECORD_COLUMN[sampling_rate]
+    with open(database_csv, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"ecg_id", column} - set(reader.fieldnames or ())
+        if missing:
+            raise DownloadError(f"{database_csv}: no column(s) {sorted(missing)}; this is not PTB-XL's "
+                                "ptbxl_database.csv, delete it and check --base-url")
+        rows = sorted((int(float(row["ecg_id"])), row[column]) for row in reader)
+    if subset != "full" and subset > len(rows):
+        warnings.warn(f"subset={subset} but {database_csv.name} lists {len(rows)} records; "
+                      "downloading all of them", UserWarning, stacklevel=3)
+    chosen = rows if subset == "full" else rows[:subset]
+    files = [_safe_relpath(f"{name}{ext}", database_csv.name) for _, name in chosen for ext in (".hea", ".dat")]
+    return files, len(chosen)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="file", disable=not enabled, leave=enabled)
+
+
+def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: int | str = "full",
+                   base_url: str = PHYSIONET_URL, retries: int = 5, backoff: float = 1.0,
+                   timeout: float = 30, progress: bool = True, strict: bool = True,
+                   workers: int = 8) -> DownloadReport:
+    """Download PTB-XL (metadata and the records of one sampling rate) into ``root``.
+
+    Running it again resumes an interrupted download: verified files are skipped, ``.part``
+    files are continued. Spec §1.1 (PTB-XL v1.0.3, 100 Hz records).
+
+    Parameters
+    ----------
+    root : path
+        Folder to download into (created); it becomes a PTB-XL root for ``load_ptbxl``.
+    sampling_rate : {100, 500}
+        Which records: ``records100/..._lr`` (``filename_lr``) or ``records500/..._hr``.
+    subset : 'full' or int
+        ``'full'``: all records; ``N``: the first ``N`` records in ``ecg_id`` order (the whole
+        ``ptbxl_database.csv`` is still downloaded, so it lists records that are not present).
+    base_url : str
+        http(s) folder holding ``ptbxl_database.csv`` and ``SHA256SUMS.txt``.
+    retries : int
+        Extra attempts per file after a connection error, time-out, HTTP 5xx/408/429 or checksum
+        mismatch; waits ``backoff * 2**k`` seconds (at most 60) before attempt ``k + 1``.
+    timeout : float
+        Seconds of socket inactivity before an attempt is abandoned.
+    progress : bool
+        Show tqdm progress bars.
+    strict : bool
+        A file without an entry in ``SHA256SUMS.txt`` (or no such list on the server) is an error
+        when True; when False it is a warning and the file is taken unverified.
+    workers : int
+        Parallel downloads for the records (metadata is fetched one file at a time).
+
+    Returns
+    -------
+    DownloadReport
+        Counts of fetched/skipped/resumed files, retries, bytes, seconds; ``print`` it.
+
+    Raises
+    ------
+    DownloadError
+        A file could not be fetched (HTTP 4xx, retries spent); names the URL, says what to do and
+        carries ``.report``. No new record downloads start after the first failure.
+    ChecksumError
+        A file kept arriving corrupt; names the file and both hashes.
+    """
+    _check_args(sampling_rate, subset, base_url, retries, backoff, timeout, workers)
+    base_url = base_url if base_url.endswith("/") else base_url + "/"
+    root = Path(root).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    report = DownloadReport(root=root, sampling_rate=sampling_rate)
+    stop = threading.Event()
+    fetcher = _Fetcher(root, base_url, report, retries, backoff, timeout, stop)
+    start = time.perf_counter()
+    try:
+        _download(fetcher, root, sampling_rate, subset, strict, progress, workers)
+    except DownloadError as err:
+        err.report = report
+        if not report.failures:
+            report.failures.append(str(err))
+        raise
+    finally:
+        report.seconds = time.perf_counter() - start
+    report.official_v103 = verify_official_metadata(root)
+    _write_manifest(root, base_url, sampling_rate, subset, report)
+    return report
+
+
+def _download(fetcher: _Fetcher, root: Path, sampling_rate: int, subset, strict: bool,
+              progress: bool, workers: int) -> None:
+    report = fetcher.report
+    sums_url = fetcher.url(SUMS_FILE)
+    sums: dict[str, str] | None = None
+    with _progress(1 + len(_REQUIRED_METADATA) + len(_OPTIONAL_METADATA), "PTB-XL metadata", progress) as bar:
+        try:
+            sums = _fetch_sums(fetcher, root)
+        except DownloadError as err:
+            if strict:
+                raise DownloadError(f"{err} Without {SUMS_FILE} ({sums_url}) nothing can be verified; "
+                                    "pass strict=False to download unverified files.") from None
+            warnings.warn(f"no usable {SUMS_FILE} at {sums_url}; downloading WITHOUT checksum "
+                          "verification (strict=False)", UserWarning, stacklevel=3)
+        bar.update(1)
+        for rel in _REQUIRED_METADATA + _OPTIONAL_METADATA:
+            optional = rel in _OPTIONAL_METADATA
+            if sums is not None and rel not in sums and optional:
+                bar.update(1)  # the release does not have it: nothing to fetch
+                continue
+            expected = _expected(rel, sums, strict)
+            if fetcher.fetch(rel, expected, optional=optional) == "missing":
+                report.missing_optional.append(rel)
+            bar.update(1)
+    files, report.num_records = _record_files(root / "ptbxl_database.csv", sampling_rate, subset)
+    unlisted = [rel for rel in files if sums is not None and rel not in sums]
+    if unlisted:
+        message = (f"{len(unlisted)} record file(s) have no entry in {SUMS_FILE}, e.g. "
+                   f"{', '.join(unlisted[:3])}")
+        if strict:
+            raise DownloadError(f"{message}; the checksum list does not match ptbxl_database.csv "
+                                "(check --base-url), or pass strict=False to take them unverified")
+        warnings.warn(f"{message}; taking them unverified (strict=False)", UserWarning, stacklevel=3)
+    _fetch_records(fetcher, files, sums or {}, sampling_rate, progress, workers)
+
+
+def _fetch_sums(fetcher: _Fetcher, root: Path) -> dict[str, str]:
+    """Fetch (or reuse) and parse the checksum list; a damaged copy is fetched once more."""
+    path = root / SUMS_FILE
+    for attempt in range(2):
+        fetcher.fetch(SUMS_FILE, expected=None)
+        try:
+            return parse_sha256sums(path.read_text(encoding="utf-8", errors="replace"), str(path))
+        except DownloadError:
+            path.unlink()
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _expected(rel: str, sums: dict[str, str] | None, strict: bool) -> str | None:
+    if sums is None or rel in sums:
+        return None if sums is None else sums[rel]
+    if strict:
+        raise DownloadError(f"{rel} has no entry in {SUMS_FILE}; check --base-url, or pass "
+                            "strict=False to take it unverified")
+    warnings.warn(f"{rel} has no entry in {SUMS_FILE}; taking it unverified", UserWarning, stacklevel=4)
+    return None
+
+
+def _fetch_records(fetcher: _Fetcher, files: list[str], sums: dict[str, str], sampling_rate: int,
+                   progress: bool, workers: int) -> None:
+    """Fetch ``files`` on a thread pool; stop starting new ones after the first failure."""
+    errors: list[DownloadError] = []
+
+    def job(rel: str) -> None:
+        if fetcher.stop.is_set():
+            return
+        try:
+            fetcher.fetch(rel, sums.get(rel))
+        except DownloadError as err:
+            with fetcher.lock:
+                errors.append(err)
+                fetcher.report.failures.append(str(err))
+            fetcher.stop.set()
+        finally:
+            bar.update(1)
+
+    with _progress(len(files), f"records{sampling_rate}", progress) as bar:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ptbxl-download")
+        try:
+            for future in [pool.submit(job, rel) for rel in files]:
+                future.result()
+        except BaseException:  # e.g. Ctrl-C: let running files finish, start no more
+            fetcher.stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if errors:
+        first = errors[0]
+        more = f" ({len(errors) - 1} more failure(s) in .report.failures)" if len(errors) > 1 else ""
+        raise type(first)(f"{first}{more}")
+
+
+def _write_manifest(root: Path, base_url: str, sampling_rate: int, subset, report: DownloadReport) -> None:
+    """Record what the last complete download holds (read by the data loader if it wishes)."""
+    manifest = {"base_url": base_url, "sampling_rate": sampling_rate, "subset": subset,
+                "num_records": report.num_records, "complete": True,
+                "official_v103": report.official_v103,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    part = root / (MANIFEST_FILE + ".part")
+    part.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(part, root / MANIFEST_FILE)
