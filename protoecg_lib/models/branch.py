@@ -1,0 +1,202 @@
+"""One ProtoECGNet branch: backbone -> add-on -> prototype layer -> last layer (spec §2.1-2.3).
+
+``ProtoBranch(config)(signals)`` returns a :class:`BranchOutput` holding everything losses,
+projection and explanations need from one forward pass: logits, pooled and per-window
+similarities, and the latent.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .backbones import ResNet18_1D, ResNet18_2D, load_imagenet_resnet18
+from .config import BranchConfig, latent_length
+from .prototypes import PrototypeLayer, class_identity, last_layer_weights
+
+__all__ = ["BranchOutput", "ProtoBranch", "make_add_on"]
+
+
+class BranchOutput(NamedTuple):
+    """Result of :meth:`ProtoBranch.forward`.
+
+    Attributes
+    ----------
+    logits : Tensor, shape (B, C)
+        Last-layer logits over the branch's label set.
+    similarity : Tensor, shape (B, P)
+        Prototype similarities pooled over windows (what the classifier and the losses see).
+    window_similarity : Tensor, shape (B, P, W)
+        Similarity to every window (``W = 1`` for global prototypes); max/argmax for projection
+        and explanations.
+    latent : Tensor
+        Add-on output: ``(B, D)`` for the 1D branch, ``(B, D, 1, L)`` for 2D branches.
+    """
+
+    logits: Tensor
+    similarity: Tensor
+    window_similarity: Tensor
+    latent: Tensor
+
+
+def make_add_on(backbone: str, in_channels: int, proto_dim: int) -> nn.Sequential:
+    """Add-on layers ending in a sigmoid (spec §2.1-2.2).
+
+    ``'1d'``: Linear(in, D) - ReLU - Linear(D, D) - Sigmoid, PyTorch default init, applied to the
+    globally averaged feature ``(B, in)``. ``'2d'``: Conv2d 1x1 (in, D) - ReLU - Conv2d 1x1 (D, D) -
+    Sigmoid on ``(B, in, 1, L)``, Kaiming-normal (fan_out, ReLU) weights and zero biases.
+    """
+    if backbone == "1d":
+        return nn.Sequential(nn.Linear(in_channels, proto_dim), nn.ReLU(),
+                             nn.Linear(proto_dim, proto_dim), nn.Sigmoid())
+    if backbone == "2d":
+        layers = nn.Sequential(nn.Conv2d(in_channels, proto_dim, 1), nn.ReLU(),
+                               nn.Conv2d(proto_dim, proto_dim, 1), nn.Sigmoid())
+        for layer in (layers[0], layers[2]):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
+        return layers
+    raise ValueError(f"backbone must be '1d' or '2d', got {backbone!r}")
+
+
+class ProtoBranch(nn.Module):
+    """A ProtoECGNet branch network (spec §2.1-2.3).
+
+    Parameters
+    ----------
+    config : BranchConfig
+    load_pretrained : bool
+        When ``config.pretrained`` is set, copy torchvision's ImageNet ResNet-18 weights into the
+        2D backbone (needs torchvision). Checkpoint loading passes False (the weights come from
+        the file).
+
+    Attributes
+    ----------
+    backbone : ResNet18_1D or ResNet18_2D
+    add_on : nn.Sequential
+    prototype_layer : PrototypeLayer
+    last_layer : nn.Linear
+        ``P -> C`` without bias, initialised +1 own class / -0.5 others (spec §2.3).
+    class_identity : Tensor, shape (P, C)
+        Buffer: ``A[j, c] = 1`` iff prototype ``j`` belongs to class ``c`` (``c = j // m``).
+    """
+
+    def __init__(self, config: BranchConfig, *, load_pretrained: bool = True) -> None:
+        super().__init__()
+        if not isinstance(config, BranchConfig):
+            raise TypeError(f"ProtoBranch needs a BranchConfig, got {type(config).__name__}")
+        self.config = config
+        if config.backbone == "1d":
+            self.backbone = ResNet18_1D(config.base_width)
+        else:
+            self.backbone = ResNet18_2D(config.base_width, config.dropout)
+        self.add_on = make_add_on(config.backbone, self.backbone.out_channels, config.proto_dim)
+        self.prototype_layer = PrototypeLayer(
+            config.num_prototypes, config.proto_dim,
+            None if config.backbone == "1d" else config.window_length,
+            scale=config.scale, global_prototypes=config.is_global,
+            window_pool=config.window_pool, topk=config.topk)
+        self.last_layer = nn.Linear(config.num_prototypes, config.num_classes, bias=False)
+        self.register_buffer("class_identity", class_identity(config.num_classes, config.prototypes_per_class))
+        self.reset_last_layer()
+        if config.pretrained and load_pretrained:
+            load_imagenet_resnet18(self.backbone)
+
+    # -- description ----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """Branch name: ``'rhythm'``, ``'morphology'`` or ``'global'``."""
+        return self.config.name
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """SCP codes of the ``C`` classes, in label-set order."""
+        return self.config.labels
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @property
+    def num_prototypes(self) -> int:
+        return self.config.num_prototypes
+
+    @property
+    def prototype_shape(self) -> tuple[int, ...]:
+        """``(P, D)`` (1D) or ``(P, D, 1, T)`` (2D)."""
+        return self.prototype_layer.prototype_shape
+
+    @property
+    def prototype_class(self) -> Tensor:
+        """Class index of every prototype, shape (P,), long: ``j // m``."""
+        return self.class_identity.argmax(dim=1)
+
+    # -- forward ----------------------------------------------------------------------------------
+    def encode(self, signals: Tensor) -> Tensor:
+        """Backbone and add-on: ``signals (B, 12, T)`` -> latent ``(B, D)`` (1D) or ``(B, D, 1, L)``."""
+        features = self.backbone(signals)          # (B, 8w, L) or (B, 8w, 1, L)
+        if self.config.backbone == "1d":
+            features = features.mean(dim=-1)       # (B, 8w): global average pooling over time
+        return self.add_on(features)               # (B, D) or (B, D, 1, L)
+
+    def forward(self, signals: Tensor) -> BranchOutput:
+        """``signals (B, 12, T)`` float32 in mV -> :class:`BranchOutput` (one pass for everything)."""
+        latent = self.encode(signals)
+        window_similarity, similarity = self.prototype_layer(latent)  # (B, P, W), (B, P)
+        return BranchOutput(self.last_layer(similarity), similarity, window_similarity, latent)
+
+    # -- windows and samples ------------------------------------------------------------------
+    def num_windows(self, num_samples: int) -> int:
+        """Windows per record of ``num_samples`` samples: ``L - T + 1`` (sliding), else 1."""
+        if self.config.backbone == "1d":
+            latent_length(num_samples)
+            return 1
+        return self.prototype_layer.num_windows(latent_length(num_samples))
+
+    def window_to_samples(self, window_index: int, num_samples: int) -> tuple[int, int]:
+        """Input span ``(start, length)`` in samples of latent window ``window_index``.
+
+        One latent step covers ``step = num_samples / L`` samples (31.25 for 1000 -> 32, spec §5);
+        ``length = floor(T * step)`` and ``start = floor(w * step)`` clamped to
+        ``[0, num_samples - length]``. Global prototypes span the whole record ``(0, num_samples)``.
+        Exact integer arithmetic (no float rounding): 1000 samples, T = 3 -> length 93.
+        """
+        windows = self.num_windows(num_samples)
+        w = int(window_index)
+        if w != window_index or not 0 <= w < windows:
+            raise IndexError(f"window index {window_index!r} out of range [0, {windows}) for "
+                             f"{num_samples} samples in branch {self.name!r}")
+        if self.config.is_global:
+            return 0, int(num_samples)
+        steps, t = latent_length(num_samples), self.config.window_length
+        length = (t * num_samples) // steps
+        start = min(max((w * num_samples) // steps, 0), num_samples - length)
+        return int(start), int(length)
+
+    def window_spans(self, num_samples: int) -> Tensor:
+        """``(start, length)`` of every window, shape (W, 2), long."""
+        spans = [self.window_to_samples(w, num_samples) for w in range(self.num_windows(num_samples))]
+        return torch.tensor(spans, dtype=torch.long)
+
+    def latent_windows(self, latent: Tensor) -> Tensor:
+        """Flattened latent patch of every window, ``(B, W, K)`` (``K = D`` or ``D * T``).
+
+        ``latent_windows(latent)[b, w]`` reshaped to ``prototype_shape[1:]`` is what projection
+        writes into a prototype (spec §5); see :meth:`set_prototypes`.
+        """
+        return self.prototype_layer.windows(latent)
+
+    def set_prototypes(self, values: Tensor, index: int | Sequence[int] | Tensor | None = None) -> None:
+        """Overwrite all prototypes or those at ``index``; shapes are checked (see
+        :meth:`PrototypeLayer.set_prototypes`)."""
+        self.prototype_layer.set_prototypes(values, index)
+
+    @torch.no_grad()
+    def reset_last_layer(self, correct: float = 1.0, incorrect: float = -0.5) -> None:
+        """Set the last layer to ``correct`` on own-class connections, ``incorrect`` elsewhere."""
+        self.last_layer.weight.copy_(last_layer_weights(self.class_identity, correct, incorrect))
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, classes={self.num_classes}, prototypes={self.num_prototypes}"
