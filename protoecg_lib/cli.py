@@ -63,6 +63,100 @@ def _cmd_data_synth(args) -> int:
     return 0
 
 
+def _cmd_pipeline(args) -> int:
+    from .pipeline import pipeline_config, run_pipeline
+
+    config = pipeline_config(args.preset, baseline=not args.no_baseline, seed=args.seed)
+    if args.epochs is not None:
+        for stage in ("joint", "feature_extractor", "prototypes"):
+            config.train[stage] = config.train[stage].replace(num_epochs=args.epochs)
+    run_pipeline(args.root, out=args.out, config=config, device=args.device, resume=not args.restart,
+                 progress=args.progress)
+    return 0
+
+
+def _cmd_train(args) -> int:
+    """One stage of one branch (or the fusion head), reading earlier stages from the run directory."""
+    from .checkpoints import load_checkpoint
+    from .labels import BRANCHES
+    from .models import ProtoBranch
+    from .pipeline import (_start_run, open_context, pipeline_config, step_baseline, step_classifier, step_fusion,
+                           step_joint, step_projection)
+
+    config = pipeline_config(args.preset, seed=args.seed)
+    if args.epochs is not None and args.stage in config.train:
+        config.train[args.stage] = config.train[args.stage].replace(num_epochs=args.epochs)
+    ctx = open_context(args.root, out=args.out, config=config, device=args.device, resume=not args.restart,
+                       progress=args.progress)
+    out = Path(args.out)
+    if not (out / "config.json").is_file():
+        _start_run(ctx)
+
+    def need(path: Path, what: str) -> Path:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: run the {what} stage first "
+                                    f"(`protoecg train --stage {what} ...` with the same --out)")
+        return path
+
+    if args.stage == "fusion":
+        branches = {n: load_checkpoint(need(out / n / "classifier" / "best.pt", "classifier"))[0] for n in BRANCHES}
+        step_fusion(ctx, branches)
+        print(f"fusion model written to {out / 'model.pt'}")
+        return 0
+    if args.branch is None:
+        raise SystemExit("protoecg train: --branch is required for this stage")
+    name = args.branch
+    if args.stage == "feature_extractor":
+        from .models.baseline import BaselineConfig
+
+        bc = config.model.branches[name]
+        ctx.config.baseline = BaselineConfig(backbone=bc.backbone, label_set=bc.label_set, base_width=bc.base_width,
+                                             dropout=bc.dropout, name=f"{name}-feature-extractor")
+        step_baseline(ctx, folder=out / name / "feature_extractor")
+        print(f"feature extractor written to {out / name / 'feature_extractor' / 'best.pt'}; start joint "
+              f"training from it with --stage joint --init that file")
+        return 0
+    if args.stage in ("joint", "prototypes"):
+        init = None
+        if args.init is not None:
+            init, _ = load_checkpoint(args.init)
+            if not isinstance(init, ProtoBranch):  # a feature extractor: copy its backbone into a new branch
+                fe = init
+                init = ProtoBranch(config.model.branches[name])
+                init.backbone.load_state_dict(fe.backbone.state_dict(), strict=True)
+                print(f"[{name}] backbone initialised from the feature extractor {args.init}")
+        if args.stage == "joint":
+            step_joint(ctx, name, init=init)
+        else:
+            from .train import train_branch
+
+            branch = init or load_checkpoint(need(out / name / "joint" / "best.pt", "joint"))[0]
+            train_branch(branch, ctx.ds, "prototypes", config.train["prototypes"], out / name / "prototypes",
+                         device=ctx.device, resume=ctx.resume, log_path=ctx.log_path)
+        return 0
+    if args.stage == "projection":
+        src = args.init or need(out / name / "joint" / "best.pt", "joint")
+        step_projection(ctx, load_checkpoint(src)[0])
+        return 0
+    if args.stage == "classifier":
+        src = args.init or need(out / name / "projected.pt", "projection")
+        step_classifier(ctx, load_checkpoint(src)[0])
+        return 0
+    raise SystemExit(f"unknown stage {args.stage!r}")
+
+
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    _add_root(p)
+    p.add_argument("--preset", choices=("fast", "paper"), default="fast",
+                   help="model and training settings (paper: spec §4.2-4.3; fast: CPU minutes)")
+    p.add_argument("--out", type=Path, required=True, help="run directory (resumed when it exists)")
+    p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    p.add_argument("--epochs", type=int, default=None, help="override the number of epochs of the network stages")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--restart", action="store_true", help="ignore finished steps in --out and start over")
+    p.add_argument("--progress", action="store_true", help="progress bars per epoch")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -97,6 +191,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampling-rate", type=int, nargs="+", choices=(100, 500), default=[100])
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_data_synth)
+
+    p = sub.add_parser("pipeline", help="all three branches: joint -> projection -> classifier, then fusion, "
+                                        "test predictions, the black-box baseline and a summary table")
+    _add_training_options(p)
+    p.add_argument("--no-baseline", action="store_true", help="skip the black-box baseline")
+    p.set_defaults(func=_cmd_pipeline)
+
+    p = sub.add_parser("train", help="one training stage of one branch (spec §4.1)")
+    _add_training_options(p)
+    p.add_argument("--branch", choices=("rhythm", "morphology", "global"))
+    p.add_argument("--stage", required=True,
+                   choices=("feature_extractor", "prototypes", "joint", "projection", "classifier", "fusion"))
+    p.add_argument("--init", type=Path, default=None,
+                   help="checkpoint to start from (a branch, or a feature extractor whose backbone is copied)")
+    p.set_defaults(func=_cmd_train)
 
     return parser
 

@@ -491,10 +491,17 @@ class Predictions:
     labels: tuple[str, ...]  # (C,)
     y_true: np.ndarray       # (N, C) float32
     y_prob: np.ndarray       # (N, C) float64
+    y_logit: np.ndarray | None = None   # (N, C) float64 when the file has logit_<code> columns
+
+    @property
+    def scores(self) -> np.ndarray:
+        """What rank-based metrics should use: logits when present (no saturation ties), else probabilities."""
+        return self.y_logit if self.y_logit is not None else self.y_prob
 
 
 def read_predictions(path: str | Path) -> Predictions:
-    """Read a predictions CSV: ``ecg_id, patient_id``, then ``true_<code>`` and ``prob_<code>`` per label.
+    """Read a predictions CSV: ``ecg_id, patient_id``, then ``true_<code>`` and ``prob_<code>`` per label
+    (and ``logit_<code>`` when the writer stored them).
 
     Raises a ValueError naming the file when a column is missing or unpaired.
     """
@@ -514,4 +521,6 @@ def read_predictions(path: str | Path) -> Predictions:
                          f"(unpaired: {unpaired or 'no true_ columns'})")
     y_true = frame[[f"true_{c}" for c in labels]].to_numpy(np.float32)
     y_prob = frame[[f"prob_{c}" for c in labels]].to_numpy(np.float64)
-    return Predictions(frame["ecg_id"].to_numpy(), frame["patient_id"].to_numpy(), labels, y_true, y_prob)
+    logit_cols = [f"logit_{c}" for c in labels]
+    y_logit = frame[logit_cols].to_numpy(np.float64) if all(c in frame.columns for c in logit_cols) else None
+    return Predictions(frame["ecg_id"].to_numpy(), frame["patient_id"].to_numpy(), labels, y_true, y_prob, y_logit)

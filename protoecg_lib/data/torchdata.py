@@ -13,7 +13,12 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 from .dataset import Split
 
-__all__ = ["SplitDataset", "make_loader", "sample_weights"]
+__all__ = ["SplitDataset", "make_loader", "sample_weights", "as_batch"]
+
+
+def as_batch(signals, device: str | torch.device = "cpu") -> torch.Tensor:
+    """A float32 tensor copy of ``signals`` (a slice of the read-only cache, or any array) on ``device``."""
+    return torch.from_numpy(np.array(signals, dtype=np.float32)).to(device)
 
 
 class SplitDataset(Dataset):
