@@ -10,6 +10,7 @@ the pipeline once (under a file lock, so chapters executed in parallel do not tr
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -67,15 +68,20 @@ class PipelineConfig:
                    seed=d.get("seed", 42), n_boot=d.get("n_boot", 1000))
 
 
-def pipeline_config(preset: str = "fast", *, baseline: bool = True, seed: int = 42) -> PipelineConfig:
+def pipeline_config(preset: str = "fast", *, baseline: bool = True, seed: int = 42,
+                    contrastive: bool = True) -> PipelineConfig:
     """The pipeline settings of a preset (``paper`` or ``fast``).
 
     The baseline is a ResNet1D-18 on all 71 labels, as wide as the rhythm branch's backbone and trained
     with the same stage settings as joint training (same data, splits and budget).
+    ``contrastive=False`` drops the contrastive prototype loss (the ablation of spec §8.4).
     """
     model = get_preset(preset)
     train = train_presets(preset)
     train = {k: v.replace(seed=seed) for k, v in train.items()}
+    if not contrastive:
+        for stage in ("joint", "prototypes"):
+            train[stage] = train[stage].replace(loss=dataclasses.replace(train[stage].loss, use_contrastive=False))
     train["feature_extractor"] = train["joint"].replace()
     base = None
     if baseline:
@@ -366,19 +372,31 @@ def _locked(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def cached_run(root: str | Path | None = None, preset: str | None = None, *, verbose: bool = True) -> Run:
-    """A finished pipeline run for this data and preset: from the cache, or trained now (once).
+def cached_run(root: str | Path | None = None, preset: str | None = None, *, config: PipelineConfig | None = None,
+               verbose: bool = True) -> Run:
+    """A finished pipeline run for this data and configuration: from the cache, or trained now (once).
 
-    The cache key covers the data root and its metadata, the preset and the library version; chapters
-    that run at the same time wait for one another instead of training twice.
+    Parameters
+    ----------
+    root : path, optional
+        PTB-XL root (default: the library's choice, see :func:`protoecg_lib.data.resolve_root`).
+    preset : {'fast', 'paper'}, optional
+        Default: ``fast`` when ``PROTOECG_FAST`` is set, else ``paper``.
+    config : PipelineConfig, optional
+        A variant (e.g. ``pipeline_config('fast', contrastive=False)``); default: the preset's.
+
+    The cache key covers the data root and its metadata, the full configuration and the library
+    version; chapters that run at the same time wait for one another instead of training twice.
     """
-    from .data.resolve import resolve_root
     from .data.download import sha256_file
+    from .data.resolve import resolve_root
 
     root = resolve_root(root)
-    preset = preset or ("fast" if settings.is_fast() else "paper")
-    key = hashlib.sha256(json.dumps({"root": str(Path(root).resolve()), "preset": preset, "version": __version__,
-                                     "meta": sha256_file(Path(root) / "ptbxl_database.csv")}).encode()).hexdigest()[:16]
+    preset = preset or (config.preset if config is not None else ("fast" if settings.is_fast() else "paper"))
+    config = config or pipeline_config(preset)
+    key = hashlib.sha256(json.dumps({"root": str(Path(root).resolve()), "config": config.to_dict(),
+                                     "version": __version__, "meta": sha256_file(Path(root) / "ptbxl_database.csv")},
+                                    sort_keys=True, default=float).encode()).hexdigest()[:16]
     folder = settings.cache_dir("runs") / f"{preset}-{key}"
     with _locked(settings.cache_dir("runs") / f"{preset}-{key}.lock"):
         if (folder / "summary.json").is_file():
@@ -387,4 +405,4 @@ def cached_run(root: str | Path | None = None, preset: str | None = None, *, ver
             return Run(folder)
         if verbose:
             print(f"no cached {preset} run for {root}: running the pipeline once into {folder}")
-        return run_pipeline(root, preset, folder, verbose=verbose)
+        return run_pipeline(root, out=folder, config=config, verbose=verbose)

@@ -537,8 +537,13 @@ def train_head(
 
     result = fit_epochs(module=head, params=[p for p in head.parameters()], cfg=cfg, run_epoch=run_epoch,
                         evaluate=evaluate, set_modes=set_modes, out_dir=None if out_dir is None else Path(out_dir),
-                        on_best=keep_best, tag=tag, resume=resume, stop_after=stop_after, verbose=verbose,
+                        on_best=keep_best, tag=tag, resume=resume, stop_after=stop_after, verbose=False,
                         log_path=None if log_path is None else Path(log_path))
+    if verbose:  # a linear head trains for many cheap epochs: one line for all of them
+        who = " ".join(str((tag or {}).get(k, "")) for k in ("branch", "stage")).strip() or "head"
+        print(f"  {who}: {result.epochs_run} epochs ({result.seconds:.1f} s), best val macro AUROC "
+              f"{result.best_score:.4f} at epoch {result.best_epoch + 1}"
+              f"{', stopped early' if result.stopped_early else ''}", flush=True)
     if "sd" in best_head:
         head.load_state_dict(best_head["sd"])
     elif out_dir is not None and (out_dir / "head_best.pt").is_file():
