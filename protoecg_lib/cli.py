@@ -57,8 +57,12 @@ def _cmd_data_download(args) -> int:
 def _cmd_data_synth(args) -> int:
     from .data.synthetic import write_synthetic_root
 
-    path = write_synthetic_root(args.root, num_records=args.num_records, seed=args.seed,
-                                sampling_rates=tuple(args.sampling_rate), overwrite=args.overwrite)
+    try:
+        path = write_synthetic_root(args.root, num_records=args.num_records, seed=args.seed,
+                                    sampling_rates=tuple(args.sampling_rate), overwrite=args.overwrite)
+    except (FileExistsError, ValueError) as exc:
+        print(f"protoecg: error: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote a synthetic PTB-XL root with {args.num_records} records to {path}")
     return 0
 
@@ -145,6 +149,33 @@ def _cmd_train(args) -> int:
     raise SystemExit(f"unknown stage {args.stage!r}")
 
 
+def _cmd_evaluate(args) -> int:
+    """Metrics of a finished run from its saved predictions (spec §8.1)."""
+    from .evaluate import evaluate_run, format_evaluation
+
+    result = evaluate_run(args.run, args.split, n_boot=args.n_boot, seed=args.seed)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(format_evaluation(result, per_label=args.per_label))
+    return 0
+
+
+def _cmd_explain(args) -> int:
+    """A case-based explanation of one ECG: JSON and one PNG per (label, prototype) (spec §7)."""
+    from .explain import explain_run_ecg, save_explanation
+
+    try:
+        explanation = explain_run_ecg(args.run, args.ecg_id, top_k=args.top_k, threshold=args.threshold)
+    except KeyError as exc:  # an ecg_id that is not in the run's data
+        print(f"protoecg: error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    paths = save_explanation(explanation, args.out)
+    print(explanation.summary())
+    print(f"\nwrote {paths[0]} and {len(paths) - 1} figure(s) to {args.out}")
+    return 0
+
+
 def _add_training_options(p: argparse.ArgumentParser) -> None:
     _add_root(p)
     p.add_argument("--preset", choices=("fast", "paper"), default="fast",
@@ -206,6 +237,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", type=Path, default=None,
                    help="checkpoint to start from (a branch, or a feature extractor whose backbone is copied)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a finished run from its saved predictions: AUROCs with patient "
+                                        "bootstrap CIs, per-label table, F1 at validation-tuned thresholds, baseline")
+    p.add_argument("--run", type=Path, required=True, help="run directory written by `protoecg pipeline`")
+    p.add_argument("--split", choices=("test", "val"), default="test")
+    p.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (default: the run's setting)")
+    p.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the run's seed)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--per-label", action="store_true", help="also print the per-label table")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("explain", help="case-based explanation of one ECG: predicted labels, their prototypes "
+                                       "ranked by contribution, source ECGs and matching windows (JSON + PNGs)")
+    p.add_argument("--run", type=Path, required=True, help="run directory written by `protoecg pipeline`")
+    p.add_argument("--ecg-id", type=int, required=True, help="the ECG to explain (e.g. one of predictions/test.csv)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the JSON and the figures")
+    p.add_argument("--top-k", type=int, default=3, help="prototypes per label, for and against")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability at which a label counts as predicted")
+    p.set_defaults(func=_cmd_explain)
 
     return parser
 

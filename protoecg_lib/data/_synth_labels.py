@@ -86,7 +86,8 @@ LABEL_PHYSIOLOGY: dict[str, str] = {
     # infarction (pathological Q >= 40 ms in the territory's leads)
     "IMI": "pathological Q in II, III, aVF (often with T inversion there). Evidence: Q in II, III, aVF",
     "ILMI": "Q in II, III, aVF, V5, V6. Evidence: Q there",
-    "IPLMI": "inferior and lateral Q plus posterior mirror (tall R in V1/V2). Evidence: Q in II, III, aVF, V5, V6; R in V1, V2",
+    "IPLMI": "inferior and lateral Q plus posterior mirror (tall R in V1/V2). Evidence: Q in II, III, aVF, V5, "
+             "V6; R in V1, V2",
     "IPMI": "inferior Q plus posterior mirror (tall R in V1/V2). Evidence: Q in II, III, aVF; R in V1, V2",
     "PMI": "tall R and ST depression in V1-V3 with upright T (posterior mirror). Evidence: QRS in V1, V2; ST in V1-V3",
     "ASMI": "QS / Q in V1-V3 (V4), loss of septal r. Evidence: Q in V1-V4",
@@ -204,7 +205,9 @@ _EXCLUSIVE: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     BASE_RHYTHMS, ("BIGU", "TRIGU"), ("CLBBB", "CRBBB", "ILBBB", "IRBBB", "IVCD", "WPW"),
     ("LAFB", "LPFB", "CLBBB", "ILBBB"), ("LAFB", "RVH"), ("LVOLT", "HVOLT"), ("LVOLT", "LVH"), ("LVOLT", "VCLVH"),
     ("LNGQT", "DIG"), ("EL", "DIG"), ("WPW", "1AVB"), ("WPW", "LPR"), ("WPW", "2AVB"), ("2AVB", "BIGU"),
-    ("2AVB", "TRIGU"), ("IMI", "ILMI", "IPLMI", "IPMI"), ("ASMI", "AMI", "ALMI"), ("LMI", "ALMI", "ILMI", "IPLMI"),
+    ("2AVB", "TRIGU"), ("2AVB", "PVC"), ("2AVB", "PAC"), ("2AVB", "SVARR"),
+    ("SEHYP", "CLBBB"), ("SEHYP", "ILBBB"), ("IMI", "ILMI", "IPLMI", "IPMI"), ("ASMI", "AMI", "ALMI"),
+    ("LMI", "ALMI", "ILMI", "IPLMI"),
     ("PMI", "IPMI", "IPLMI"), ("RVH", "CLBBB"), ("SVARR", "BIGU"), ("SVARR", "TRIGU"),
     ("ISCAS", "INJAS"), ("ISCAL", "INJAL"), ("ISCIN", "INJIN"), ("ISCIL", "INJIL"), ("ISCLA", "INJLA"),
 ))

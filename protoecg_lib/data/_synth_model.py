@@ -28,13 +28,15 @@ import numpy as np
 from ..labels import LEADS
 
 __all__ = [
-    "CHANNELS", "LeadGeometry", "Template", "expand_to_12", "unit", "frontal_channels",
+    "CHANNELS", "CHANNEL_INDEX", "QRS_TAGS", "LeadGeometry", "Template", "expand_to_12", "unit", "frontal_channels",
     "render_waves", "acquisition_sigma", "acquisition_gain", "electrode_matrix",
 ]
 
 #: The 8 independent channels the generator works in (the other 4 limb leads are derived).
 CHANNELS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
-_PRECORDIAL = {name: i for i, name in enumerate(CHANNELS) if name.startswith("V")}
+CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNELS)}
+#: Template row tags that belong to the QRS complex.
+QRS_TAGS = ("sep", "qrs", "q", "delta", "notch")
 
 # Horizontal-plane angle (degrees from the patient's left towards anterior), height (inferior
 # component) and proximity gain of the precordial electrodes.
