@@ -10,8 +10,9 @@ if [ -z "${PROTOECG_DATA:-}" ] && [ -f ../shared/data/ptb-xl/ptbxl_database.csv 
   export PROTOECG_DATA="$(cd ../shared/data/ptb-xl && pwd)"
 fi
 export MPLBACKEND=Agg
-stage=_build/src
+stage=_book_stage  # not under _build/: nbmake skips paths that contain "_build"
 rm -rf "$stage" _build/html
+mkdir -p _build
 mkdir -p "$stage"
 cp -r _config.yml _toc.yml book notebooks _vendor "$stage"/
 rm -rf "$stage"/notebooks/.ipynb_checkpoints
