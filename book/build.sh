@@ -14,7 +14,7 @@ stage=_book_stage  # not under _build/: nbmake skips paths that contain "_build"
 rm -rf "$stage" _build/html
 mkdir -p _build
 mkdir -p "$stage"
-cp -r _config.yml _toc.yml book notebooks _vendor "$stage"/
+cp -r _config.yml _toc.yml book notebooks protoecg_lib _vendor "$stage"/   # protoecg_lib: for literalinclude
 rm -rf "$stage"/notebooks/.ipynb_checkpoints
 t0=$(date +%s)
 # one kernel per chapter; chapters share trained models through the cache, guarded by a lock

@@ -24,7 +24,7 @@ from matplotlib.container import ErrorbarContainer  # noqa: E402
 
 from protoecg_lib.labels import LABEL_SETS, LEADS  # noqa: E402
 from protoecg_lib.plotting import (EcgPaper, Highlight, HouseStyle, plot_auroc_bars, plot_cooccurrence,  # noqa: E402
-                                   plot_ecg, plot_ecg_pair, plot_label_frequencies, plot_latent_2d,
+                                   plot_ecg, plot_ecg_pair, plot_frequency_response, plot_label_frequencies, plot_latent_2d,
                                    plot_lead_strip, plot_prototype_gallery, plot_segment,
                                    plot_similarity_hist, plot_training_curves, relevant_lead)
 
@@ -392,6 +392,54 @@ def test_cooccurrence_mask_and_errors():
         plot_cooccurrence(np.zeros((4, 4)), list("abc"))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         plot_cooccurrence(np.full((2, 2), 2.0), list("ab"))
+
+
+def test_frequency_response_draws_each_curve_cutoff_and_bands():
+    from scipy.signal import butter, freqz
+    b, a = butter(1, 0.5, btype="highpass", fs=100)
+    f = np.logspace(-2, np.log10(50), 200)
+    _, h = freqz(b, a, worN=f, fs=100)
+    single, zero_phase = np.abs(h), np.abs(h) ** 2
+    fig = plot_frequency_response(f, {"one pass": single, "zero phase": zero_phase}, cutoff_hz=0.5,
+                                  bands={"wander": (0.05, 0.5), "QRS": (5.0, 40.0)})
+    ax = fig.axes[0]
+    lines = [ln for ln in ax.lines if ln.get_gid() == "response"]
+    assert [ln.get_label() for ln in lines] == ["one pass", "zero phase"]
+    np.testing.assert_allclose(lines[1].get_ydata(), zero_phase)
+    np.testing.assert_allclose(lines[0].get_xdata(), f)
+    # the one-pass gain at the cutoff is 1/sqrt(2) (-3 dB), the zero-phase gain 1/2 (-6 dB)
+    i = np.argmin(np.abs(np.log(f / 0.5)))
+    assert lines[0].get_ydata()[i] == pytest.approx(2 ** -0.5, abs=0.02)
+    assert lines[1].get_ydata()[i] == pytest.approx(0.5, abs=0.02)
+    (cut,) = [ln for ln in ax.lines if ln.get_gid() == "cutoff"]
+    assert np.allclose(cut.get_xdata(), 0.5)
+    spans = [p for p in ax.patches if p.get_gid() == "band"]
+    assert len(spans) == 2
+    spans_hz = sorted((p.get_x(), p.get_x() + p.get_width()) for p in spans)  # axvspan: x in data (Hz)
+    np.testing.assert_allclose(spans_hz, [(0.05, 0.5), (5.0, 40.0)])
+    assert sorted(t.get_text() for t in ax.texts if t.get_gid() == "band-label") == ["QRS", "wander"]
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["one pass", "zero phase"]
+    # a single array: one unnamed curve, no legend
+    fig = plot_frequency_response(f, single)
+    assert len([ln for ln in fig.axes[0].lines if ln.get_gid() == "response"]) == 1
+    assert fig.axes[0].get_legend() is None
+
+
+def test_frequency_response_errors():
+    f = np.array([0.1, 1.0, 10.0])
+    with pytest.raises(ValueError, match="increasing"):
+        plot_frequency_response(np.array([0.0, 1.0, 10.0]), np.ones(3))
+    with pytest.raises(ValueError, match="increasing"):
+        plot_frequency_response(f[::-1], np.ones(3))
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        plot_frequency_response(f, {"h": np.ones(4)})
+    with pytest.raises(ValueError, match="complex"):
+        plot_frequency_response(f, np.ones(3) * (1 + 1j))
+    with pytest.raises(ValueError, match=">= 0"):
+        plot_frequency_response(f, -np.ones(3))
+    with pytest.raises(ValueError, match="low < high"):
+        plot_frequency_response(f, np.ones(3), bands={"bad": (5.0, 1.0)})
 
 
 def metrics_records():

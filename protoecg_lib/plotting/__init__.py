@@ -5,7 +5,7 @@
   with :class:`Highlight` bands and :class:`EcgPaper` settings.
 * Prototypes: :func:`plot_prototype_gallery`, :func:`plot_similarity_hist`, :func:`plot_latent_2d`.
 * Data, training and evaluation: :func:`plot_label_frequencies`, :func:`plot_cooccurrence`,
-  :func:`plot_training_curves`, :func:`plot_auroc_bars`.
+  :func:`plot_frequency_response`, :func:`plot_training_curves`, :func:`plot_auroc_bars`.
 
 Figures are built without pyplot (:func:`~protoecg_lib.plotting.style.new_figure`): nothing is
 shown or left open, any backend works (Agg included), ``fig.savefig`` writes files, and a Figure
@@ -15,7 +15,8 @@ Figures on import, see :func:`enable_notebook_display`).
 How tests find panels and highlight bands on an ECG page: :mod:`protoecg_lib.plotting.paper`.
 """
 from .ecg import plot_ecg, plot_ecg_pair
-from .figures import plot_auroc_bars, plot_cooccurrence, plot_label_frequencies, plot_training_curves, read_metrics
+from .figures import (plot_auroc_bars, plot_cooccurrence, plot_frequency_response, plot_label_frequencies,
+                      plot_training_curves, read_metrics)
 from .paper import LAYOUT, Highlight, check_signals
 from .prototypes import plot_latent_2d, plot_prototype_gallery, plot_similarity_hist, prototype_window_s, relevant_lead
 from .strips import plot_lead_strip, plot_segment
@@ -24,8 +25,8 @@ from .style import EcgPaper, HouseStyle, enable_notebook_display, house_style, n
 __all__ = [
     "plot_ecg", "plot_ecg_pair", "plot_lead_strip", "plot_segment", "Highlight", "LAYOUT", "EcgPaper",
     "check_signals", "plot_prototype_gallery", "plot_similarity_hist", "plot_latent_2d", "prototype_window_s",
-    "relevant_lead", "plot_cooccurrence", "plot_training_curves", "read_metrics", "plot_auroc_bars",
-    "plot_label_frequencies", "HouseStyle", "house_style", "new_figure", "enable_notebook_display",
+    "relevant_lead", "plot_cooccurrence", "plot_frequency_response", "plot_training_curves", "read_metrics",
+    "plot_auroc_bars", "plot_label_frequencies", "HouseStyle", "house_style", "new_figure", "enable_notebook_display",
 ]
 
 enable_notebook_display()

@@ -1,6 +1,7 @@
-"""Data, training and evaluation figures: label frequencies, co-occurrence, curves, AUROC bars.
+"""Data, training and evaluation figures: label frequencies, co-occurrence, filter responses, curves, AUROC bars.
 
-The co-occurrence heatmap shows the Jaccard matrix of spec §1.7, training curves read a run's
+The co-occurrence heatmap shows the Jaccard matrix of spec §1.7, the frequency-response plot the
+gain of the baseline-wander high-pass of spec §1.2, training curves read a run's
 ``metrics.jsonl`` (DEVELOPING.md, "Run directory"), and the AUROC bars show per-label AUROC with
 bootstrap confidence intervals (spec §8.1).
 """
@@ -16,14 +17,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..labels import BRANCH_OF, BRANCHES
 from .paper import _to_numpy
 from .style import house_style, new_figure
 
-__all__ = ["plot_cooccurrence", "plot_training_curves", "plot_auroc_bars", "plot_label_frequencies",
-           "read_metrics"]
+__all__ = ["plot_cooccurrence", "plot_frequency_response", "plot_training_curves", "plot_auroc_bars",
+           "plot_label_frequencies", "read_metrics"]
 
 
 def _tick_fontsize(n: int) -> float:
@@ -82,6 +83,83 @@ def plot_cooccurrence(jaccard, labels: Sequence[str] | None = None, title: str |
         ax.set_xticklabels(ax.get_xticklabels(), rotation=90)
         ax.set_yticklabels(ax.get_yticklabels(), rotation=0)
         ax.set_title(title or f"label co-occurrence ({c} labels)", loc="left")
+        fig.tight_layout()
+    return fig
+
+
+def plot_frequency_response(freqs_hz, gains, *, cutoff_hz: float | None = None,
+                            bands: Mapping[str, tuple[float, float]] | None = None, title: str | None = None,
+                            figsize: tuple[float, float] | None = None) -> Figure:
+    """Gain of a filter against frequency on a log axis, with its cutoff and labelled bands (spec §1.2).
+
+    Parameters
+    ----------
+    freqs_hz : array, shape (F,)
+        Frequencies in Hz, positive and increasing (e.g. the ``w`` of ``scipy.signal.freqz(..., fs=fs)``
+        without its 0 Hz entry).
+    gains : array, shape (F,), or mapping name -> array, shape (F,)
+        Linear magnitudes ``|H(f)| >= 0`` (``np.abs(h)``), one curve per entry of a mapping. For a
+        zero-phase (forward-backward) filter the effective gain is ``|H(f)|**2``.
+    cutoff_hz : float, optional
+        Drawn as a dashed vertical line (gid ``"cutoff"``).
+    bands : mapping label -> (low_hz, high_hz), optional
+        Frequency ranges to shade (gid ``"band"``), labelled at the top of the plot (e.g. where
+        baseline wander, the heart rate and the QRS complex live).
+    title : str, optional
+
+    Returns
+    -------
+    Figure
+        One Axes, log-scaled frequency axis; one Line2D per curve with gid ``"response"`` and the
+        curve's name as label.
+    """
+    f = np.asarray(freqs_hz, dtype=float)
+    if f.ndim != 1 or f.size < 2:
+        raise ValueError(f"freqs_hz must be a 1-D array of at least 2 frequencies; got shape {f.shape}")
+    if not (np.isfinite(f).all() and (f > 0).all() and (np.diff(f) > 0).all()):
+        raise ValueError("freqs_hz must be finite, > 0 and increasing (drop the 0 Hz entry of freqz for a log axis)")
+    curves = dict(gains) if isinstance(gains, Mapping) else {"gain": gains}
+    if not curves:
+        raise ValueError("gains is empty: pass one array, or a mapping name -> array")
+    checked = {}
+    for name, g in curves.items():
+        g = np.asarray(g)
+        if np.iscomplexobj(g):
+            raise ValueError(f"gains[{name!r}] is complex; pass magnitudes (np.abs(h), or np.abs(h)**2 for zero phase)")
+        g = g.astype(float)
+        if g.shape != f.shape:
+            raise ValueError(f"gains[{name!r}] has shape {g.shape}; it needs one value per frequency, shape {f.shape}")
+        if not np.isfinite(g).all() or (g < 0).any():
+            raise ValueError(f"gains[{name!r}] must be finite and >= 0 (linear magnitudes)")
+        checked[str(name)] = g
+    for label, (lo, hi) in (bands or {}).items():
+        if not (0 < lo < hi):
+            raise ValueError(f"band {label!r} must satisfy 0 < low < high (Hz); got ({lo}, {hi})")
+    top = max(1.0, max(float(g.max()) for g in checked.values())) * 1.15
+    with house_style() as style:
+        fig = new_figure(figsize or (7.5, 3.6), style)
+        ax = fig.add_subplot()
+        for k, (label, (lo, hi)) in enumerate((bands or {}).items()):
+            ax.axvspan(lo, hi, color=style.palette[(k + 2) % len(style.palette)], alpha=0.12, lw=0, gid="band")
+            ax.text(math.sqrt(lo * hi), top * 0.985, label, ha="center", va="top", fontsize=7.5, color="0.25",
+                    gid="band-label")
+        for k, (name, g) in enumerate(checked.items()):
+            ax.plot(f, g, color=style.palette[k % len(style.palette)], label=name, gid="response")
+        if cutoff_hz is not None:
+            ax.axvline(cutoff_hz, color="0.3", ls="--", lw=0.9, gid="cutoff")
+            ax.text(cutoff_hz * 1.06, 0.04 * top, f"cutoff {cutoff_hz:g} Hz", fontsize=7.5, color="0.3", gid="cutoff-label")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.1, 1, 10 rather than 10^k
+        ax.set_xlim(f[0], f[-1])
+        ax.set_ylim(0, top)
+        ax.set_xlabel("frequency (Hz)")
+        ax.set_ylabel("gain (output / input amplitude)")
+        ax.grid(True, which="both", color="0.92", lw=0.6)
+        ax.set_axisbelow(True)
+        if isinstance(gains, Mapping):
+            ax.legend(loc="center right")
+        if title:
+            ax.set_title(title, loc="left")
         fig.tight_layout()
     return fig
 
