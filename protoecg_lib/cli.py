@@ -166,7 +166,8 @@ def _cmd_explain(args) -> int:
     from .explain import explain_run_ecg, save_explanation
 
     try:
-        explanation = explain_run_ecg(args.run, args.ecg_id, top_k=args.top_k, threshold=args.threshold)
+        explanation = explain_run_ecg(args.run, args.ecg_id, top_k=args.top_k, threshold=args.threshold,
+                                      max_labels=args.max_labels)
     except KeyError as exc:  # an ecg_id that is not in the run's data
         print(f"protoecg: error: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -255,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for the JSON and the figures")
     p.add_argument("--top-k", type=int, default=3, help="prototypes per label, for and against")
     p.add_argument("--threshold", type=float, default=0.5, help="probability at which a label counts as predicted")
+    p.add_argument("--max-labels", type=int, default=None, help="explain at most this many predicted labels "
+                                                                "(the most probable; default: all)")
     p.set_defaults(func=_cmd_explain)
 
     return parser
