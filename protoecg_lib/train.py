@@ -310,8 +310,16 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def branch_features(branch: ProtoBranch, signals, batch_size: int = 128, device: str = "cpu") -> Tensor:
-    """Pooled similarities ``(N, P)`` of a frozen branch (eval mode) over an array of ECGs."""
+def branch_features(branch: ProtoBranch, signals, batch_size: int = 128, device: str | None = None) -> Tensor:
+    """Pooled similarities ``(N, P)`` (float32, on the CPU) of a frozen branch (eval mode) over an array of ECGs.
+
+    ``device`` defaults to the branch's own; naming another one is an error (move the branch first).
+    """
+    own = next(branch.parameters()).device
+    if device is not None and torch.device(device) != own and not (torch.device(device).type == own.type == "cuda"):
+        raise ValueError(f"branch_features: the branch is on {own} but device={device!r} was asked for; "
+                         f"move it first (branch.to({device!r})) or leave device unset")
+    device = own
     was_training = branch.training
     branch.eval()
     outs = []

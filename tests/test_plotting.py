@@ -474,6 +474,32 @@ def test_training_curves_from_records_and_run_dir(tmp_path):
         plot_training_curves(tmp_path / "nowhere")
 
 
+def test_training_curves_legend_has_only_the_drawn_stages_and_accepts_a_run(tmp_path):
+    from protoecg_lib.run import Run
+
+    recs = metrics_records() + [{"branch": "fusion", "stage": "fusion", "epoch": e, "train_loss": 1.0 / (e + 1),
+                                 "val_loss": 1.2, "val_auroc": 0.7} for e in range(3)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    (tmp_path / "config.json").write_text("{}")
+    fig = plot_training_curves(Run(tmp_path), branch="fusion")
+    legend = [tx.get_text() for tx in fig.legends[0].get_texts()]
+    assert legend == ["fusion", "train", "validation"], legend
+    full = plot_training_curves(Run(tmp_path))
+    assert [tx.get_text() for tx in full.legends[0].get_texts()][:4] == ["joint", "projection", "classifier", "fusion"]
+    # a stage keeps its colour whichever branch is drawn
+    assert line(fig.axes[0], "train_loss-fusion").get_color() == line(full.axes[-2], "train_loss-fusion").get_color()
+
+
+def test_auroc_bars_title_does_not_overlap_the_legend():
+    fig = plot_auroc_bars(auroc_table(), auroc_table(seed=1), title="test fold: fusion vs baseline")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    title = fig._suptitle
+    assert title is not None and title.get_text() == "test fold: fusion vs baseline"
+    assert not title.get_window_extent(renderer).overlaps(ax.get_legend().get_window_extent(renderer))
+
+
 def auroc_table(n=6, seed=0):
     rng = np.random.default_rng(seed)
     auc = rng.uniform(0.6, 0.98, n)

@@ -129,3 +129,18 @@ def test_labels_without_training_positive_stay_finite(small):
     rec = res.history[0]
     assert np.isfinite(rec["train_loss"]) and all(np.isfinite(v) for v in rec["train_terms"].values())
     assert all(torch.isfinite(p).all() for p in branch.parameters())
+
+
+def test_branch_features_runs_on_the_branch_device_and_names_a_mismatch(small):
+    from protoecg_lib.train import branch_features
+
+    branch = tiny_branch("global")
+    x = np.asarray(small["global"][1].signals[:5])
+    feats = branch_features(branch, x, batch_size=2)
+    branch.eval()
+    with torch.no_grad():
+        ref = branch(torch.from_numpy(x.copy())).similarity
+    assert feats.shape == (5, branch.num_prototypes) and feats.device.type == "cpu"
+    torch.testing.assert_close(feats, ref)
+    with pytest.raises(ValueError, match=r"branch is on cpu but device='meta'"):
+        branch_features(branch, x, device="meta")

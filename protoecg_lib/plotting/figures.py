@@ -165,11 +165,14 @@ def plot_frequency_response(freqs_hz, gains, *, cutoff_hz: float | None = None,
 
 
 def read_metrics(run) -> list[dict]:
-    """Epoch records of a run: ``RUN/metrics.jsonl`` (or that file, or a list of dicts) as a list.
+    """Epoch records of a run: a :class:`~protoecg_lib.run.Run`, its directory, its ``metrics.jsonl``
+    or a list of dicts, as a list.
 
     Each record needs ``branch``, ``stage`` and ``epoch`` (DEVELOPING.md); a clear error names the
     file and line of a bad one.
     """
+    if hasattr(run, "path") and isinstance(getattr(run, "path"), Path):  # a protoecg_lib.run.Run
+        run = run.path
     if isinstance(run, (str, Path)):
         path = Path(run)
         if path.is_dir():
@@ -212,8 +215,8 @@ def plot_training_curves(run, branch: str | None = None, *, title: str | None = 
 
     Parameters
     ----------
-    run : path or list of dict
-        A run directory, its ``metrics.jsonl``, or the epoch records themselves.
+    run : Run, path or list of dict
+        A run, its directory, its ``metrics.jsonl``, or the epoch records themselves.
     branch : str, optional
         Only this branch (or ``"fusion"``); all branches in order of appearance otherwise.
 
@@ -228,9 +231,11 @@ def plot_training_curves(run, branch: str | None = None, *, title: str | None = 
         if branch not in branches:
             raise ValueError(f"no epoch record of branch {branch!r}; the run has {branches}")
         branches = [branch]
-    stages = list(dict.fromkeys(str(r["stage"]) for r in records))
+    all_stages = list(dict.fromkeys(str(r["stage"]) for r in records))
+    stages = [s for s in all_stages if any(str(r["branch"]) in branches and str(r["stage"]) == s for r in records)]
     with house_style() as style:
-        colors = {s: style.palette[k % len(style.palette)] for k, s in enumerate(stages)}
+        # colours keyed on the run's stages, so that a stage keeps its colour whichever branch is drawn
+        colors = {s: style.palette[k % len(style.palette)] for k, s in enumerate(all_stages)}
         fig = new_figure((10.0, 2.9 * len(branches) + 0.3), style)
         axes = fig.subplots(len(branches), 2, squeeze=False)
         for row, b in enumerate(branches):
@@ -350,8 +355,8 @@ def plot_auroc_bars(table: pd.DataFrame, second: pd.DataFrame | None = None, *,
         ax.set_xlim(x_min, 1.06)
         ax.set_xlabel("AUROC (95% CI)")
         ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, borderaxespad=0.2)
-        if title:
-            ax.set_title(title, loc="right")
+        if title:  # above the legend, so that the two never overlap
+            fig.suptitle(title, x=0.01, ha="left")
         fig.tight_layout()
     return fig
 
