@@ -1,0 +1,302 @@
+"""Views of case-based explanations for chapter 10: finding cases, tables and a contribution figure.
+
+:mod:`protoecg_lib.explain` computes an :class:`~protoecg_lib.explain.Explanation` of one ECG
+(spec §7). This module helps to *read* such explanations:
+
+* :func:`prediction_cases` lists the test ECGs and labels that are correct, false alarms or missed,
+  most confident first, from a run's saved predictions (spec §7.1: predicted = probability >= 0.5);
+* :func:`explain_label` explains one chosen label of one ECG, predicted or not (a missed label
+  is below the threshold, so :func:`~protoecg_lib.explain.explain_run_ecg` does not list it);
+* :func:`logit_decomposition` and :func:`evidence_table` turn one label's explanation into a
+  Series / DataFrame;
+* :func:`first_shown` finds the first listed prototype that can be drawn (projected, source ECG
+  attached), so a figure never asks for a prototype without a source;
+* :func:`plot_contributions` draws the logit as bias + branch sums beside the largest single
+  contributions ``W[c, j] * s[j]`` for and against the label (spec §6-§7.2).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .labels import BRANCHES, branch_of
+
+__all__ = ["CASE_KINDS", "prediction_cases", "explain_label", "logit_decomposition", "evidence_table", "first_shown",
+           "plot_contributions"]
+
+#: Kinds of (ECG, label) cases :func:`prediction_cases` lists, and how each is sorted.
+CASE_KINDS = {
+    "true_positive": "predicted and true, highest logit first",
+    "false_positive": "predicted but not true, highest logit first (most confident false alarm)",
+    "false_negative": "true but not predicted, lowest logit first (most confidently missed)",
+}
+
+_EVIDENCE_COLUMNS = ("branch", "prototype", "label", "kind", "similarity", "weight", "contribution",
+                     "rank_by_similarity", "match_start", "match_length", "source_ecg_id", "source_labels")
+
+
+def prediction_cases(predictions, kind: str, threshold: float = 0.5, labels: Sequence[str] | None = None
+                     ) -> pd.DataFrame:
+    """All (ECG, label) pairs of one kind in a predictions file, most confident first.
+
+    Parameters
+    ----------
+    predictions : Predictions
+        ``Run.predictions(split)``: ``y_true (N, C)``, ``y_prob (N, C)`` and, when saved,
+        ``y_logit (N, C)``.
+    kind : {'true_positive', 'false_positive', 'false_negative'}
+        See :data:`CASE_KINDS`.
+    threshold : float
+        A label is predicted when its probability is ``>= threshold`` (spec §7.1).
+    labels : sequence of str, optional
+        Keep only these labels.
+
+    Returns
+    -------
+    DataFrame
+        One row per case, columns ``ecg_id, label, branch, probability, logit, true, predicted``,
+        sorted as :data:`CASE_KINDS` says (ties by ecg_id, then label order); empty when there is
+        no such case.
+    """
+    if kind not in CASE_KINDS:
+        raise ValueError(f"kind must be one of {sorted(CASE_KINDS)}; got {kind!r}")
+    if not 0.0 < float(threshold) < 1.0:
+        raise ValueError(f"threshold must be a probability in (0, 1); got {threshold!r}")
+    y_true = np.asarray(predictions.y_true) > 0.5                                  # (N, C)
+    y_prob = np.asarray(predictions.y_prob, dtype=np.float64)                      # (N, C)
+    if predictions.y_logit is not None:
+        y_logit = np.asarray(predictions.y_logit, dtype=np.float64)
+    else:
+        with np.errstate(divide="ignore"):
+            y_logit = np.log(y_prob) - np.log1p(-y_prob)
+    if y_true.shape != y_prob.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_prob {y_prob.shape} differ in shape")
+    predicted = y_prob >= threshold
+    mask = {"true_positive": predicted & y_true, "false_positive": predicted & ~y_true,
+            "false_negative": ~predicted & y_true}[kind]
+    if labels is not None:
+        unknown = [c for c in labels if c not in predictions.labels]
+        if unknown:
+            raise ValueError(f"unknown label(s) {unknown}; the predictions have {len(predictions.labels)} labels")
+        keep = np.isin(np.asarray(predictions.labels), list(labels))
+        mask = mask & keep[None, :]
+    rows, cols = np.nonzero(mask)
+    df = pd.DataFrame({"ecg_id": np.asarray(predictions.ecg_id)[rows].astype(int),
+                       "label": [predictions.labels[c] for c in cols],
+                       "branch": [branch_of(predictions.labels[c]) for c in cols],
+                       "probability": y_prob[rows, cols], "logit": y_logit[rows, cols],
+                       "true": y_true[rows, cols], "predicted": predicted[rows, cols],
+                       "_col": cols})
+    ascending = kind == "false_negative"
+    df = df.sort_values(["logit", "ecg_id", "_col"], ascending=[ascending, True, True], kind="stable")
+    return df.drop(columns="_col").reset_index(drop=True)
+
+
+def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, provenance=None, top_k: int = 3,
+                  threshold: float = 0.5):
+    """The explanation of one label of one ECG, whether the label is predicted or not (spec §7).
+
+    :func:`~protoecg_lib.explain.explain_run_ecg` explains the *predicted* labels. To read why a
+    label was missed, this function explains the ECG again with the threshold lowered to that
+    label's probability (so it is listed) and keeps only that label.
+
+    Parameters
+    ----------
+    run : Run or path
+    ecg_id : int
+    label : str
+        One of the model's 71 labels.
+    data, model, provenance, top_k
+        See :func:`~protoecg_lib.explain.explain_run_ecg`.
+    threshold : float
+        The prediction threshold reported in the result (spec §7.1: 0.5).
+
+    Returns
+    -------
+    Explanation
+        ``labels`` holds the one requested label; ``predicted``, ``threshold`` and ``note`` refer to
+        ``threshold``; the source ECGs of the listed prototypes are attached.
+    """
+    from dataclasses import replace
+
+    from .explain import explain_run_ecg
+
+    ex = explain_run_ecg(run, ecg_id, data, model=model, provenance=provenance, top_k=top_k, threshold=threshold)
+    if label not in ex.probabilities:
+        raise KeyError(f"unknown label {label!r}; the model has the {len(ex.probabilities)} labels of "
+                       "protoecg_lib.labels.label_set('all')")
+    p = ex.probabilities[label]
+    note = (f"{label} is predicted (probability {p:.3f} >= {threshold:g})" if p >= threshold else
+            f"{label} is not predicted (probability {p:.3g} < {threshold:g}); explained on request")
+    if label not in [e.label for e in ex.labels]:
+        if 0.0 < p < 1.0:   # every label at least as probable as this one is listed
+            low = explain_run_ecg(run, ecg_id, data, model=model, provenance=provenance, top_k=top_k, threshold=p)
+        else:               # a saturated probability: explain all labels through the fallback path
+            low = explain_run_ecg(run, ecg_id, data, model=model, provenance=provenance, top_k=top_k,
+                                  threshold=1.0 - 1e-12, num_fallback=len(ex.probabilities))
+        if label not in [e.label for e in low.labels]:
+            raise ValueError(f"ECG {ecg_id}: label {label} (probability {p}) could not be explained")
+        ex.labels, ex.sources = [low.label(label)], low.sources
+    else:
+        ex.labels = [ex.label(label)]
+    return replace(ex, note=note)
+
+
+def logit_decomposition(explanation, label: str) -> pd.Series:
+    """One label's logit as bias + the summed contributions of each branch's prototypes (spec §6).
+
+    Parameters
+    ----------
+    explanation : Explanation
+    label : str
+        An explained label.
+
+    Returns
+    -------
+    Series
+        Index ``bias, rhythm, morphology, global, logit``: the first four add up to ``logit``
+        (up to float rounding); the last entry is the model's logit itself.
+    """
+    entry = explanation.label(label)
+    parts = {"bias": entry.bias} | {b: entry.branch_totals[b] for b in BRANCHES}
+    return pd.Series(parts | {"logit": entry.logit}, name=f"ECG {explanation.ecg_id}, {label}")
+
+
+def evidence_table(explanation, label: str, which: str = "for") -> pd.DataFrame:
+    """The listed prototypes of one label as a table.
+
+    Parameters
+    ----------
+    explanation : Explanation
+    label : str
+        An explained label.
+    which : {'for', 'against', 'strongest'}
+        The label's own prototypes (ranked by contribution), the most negative contributions of
+        any prototype, or the largest positive ones of any prototype.
+
+    Returns
+    -------
+    DataFrame
+        One row per listed prototype (index: its rank, from 1), columns ``branch, prototype, label,
+        kind, similarity, weight, contribution, rank_by_similarity, match_start, match_length,
+        source_ecg_id, source_labels``.
+    """
+    entry = explanation.label(label)
+    lists = {"for": entry.prototypes, "against": entry.against, "strongest": entry.strongest}
+    if which not in lists:
+        raise ValueError(f"which must be one of {sorted(lists)}; got {which!r}")
+    rows = [{k: getattr(ev, k) for k in _EVIDENCE_COLUMNS} for ev in lists[which]]
+    for row in rows:
+        row["source_labels"] = " ".join(row["source_labels"] or []) or None
+    df = pd.DataFrame(rows, columns=list(_EVIDENCE_COLUMNS))
+    df.index = pd.RangeIndex(1, len(df) + 1, name="rank")
+    return df
+
+
+def first_shown(explanation, label: str, which: str = "for", kind: str | None = None) -> int | None:
+    """0-based position of the first listed prototype that :func:`explanation_figure` can draw.
+
+    A prototype can be drawn when it was projected and its source ECG is attached to the
+    explanation. ``kind`` (``'global-1d'``, ``'local-2d'``, ``'global-2d'``) keeps only
+    prototypes of that kind. Returns None when there is none.
+    """
+    entry = explanation.label(label)
+    lists = {"for": entry.prototypes, "against": entry.against, "strongest": entry.strongest}
+    if which not in lists:
+        raise ValueError(f"which must be one of {sorted(lists)}; got {which!r}")
+    for k, ev in enumerate(lists[which]):
+        if ev.projected and ev.source_ecg_id in explanation.sources and (kind is None or ev.kind == kind):
+            return k
+    return None
+
+
+def _short(ev) -> str:
+    return f"{ev.branch} #{ev.prototype} [{ev.label}]"
+
+
+def plot_contributions(explanation, label: str, *, title: str | None = None,
+                       figsize: tuple[float, float] | None = None) -> Figure:
+    """Why one label got its logit: bias + branch sums, and the largest single contributions.
+
+    Left panel: the logit as a waterfall, bias then the summed contributions ``W[c, j] * s[j]``
+    of the rhythm, morphology and global prototypes (branch colours), ending in the logit (black
+    bar); the dashed line at 0 is probability 0.5. Right panel: the listed single contributions
+    (the label's own prototypes, the strongest positive and the most negative ones of any class),
+    sorted, coloured by branch; the label's own prototypes are hatched.
+
+    Parameters
+    ----------
+    explanation : Explanation
+    label : str
+        An explained label.
+
+    Returns
+    -------
+    Figure
+        Two Axes (waterfall, contributions); waterfall bars have gid ``"logit-part"`` and
+        ``"logit-total"``, contribution bars ``"contribution"``.
+    """
+    from .plotting.style import house_style, new_figure
+
+    entry = explanation.label(label)
+    items, seen = [], set()
+    for ev in entry.prototypes + entry.strongest + entry.against:
+        if ev.index not in seen:
+            seen.add(ev.index)
+            items.append(ev)
+    items.sort(key=lambda ev: ev.contribution, reverse=True)
+    n = max(len(items), 1)
+    with house_style() as style:
+        fig = new_figure(figsize or (10.0, max(2.6, 0.28 * n + 1.4)), style)
+        ax_w, ax_c = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.6]})
+        # waterfall: bias, rhythm, morphology, global, logit
+        names = ["bias"] + list(BRANCHES)
+        values = [entry.bias] + [entry.branch_totals[b] for b in BRANCHES]
+        start = np.concatenate([[0.0], np.cumsum(values)[:-1]])
+        colors = ["0.6"] + [style.branch_color(b) for b in BRANCHES]
+        for k, (nm, v, s0, c) in enumerate(zip(names, values, start, colors)):
+            ax_w.barh(k, v, left=s0, color=c, height=0.6, gid="logit-part")
+            ax_w.text(s0 + v, k, f" {v:+.2f}", va="center", ha="left" if v >= 0 else "right", fontsize=7)
+        ax_w.barh(len(names), entry.logit, color="black", height=0.6, gid="logit-total")
+        ax_w.text(entry.logit, len(names), f" {entry.logit:+.2f}", va="center",
+                  ha="left" if entry.logit >= 0 else "right", fontsize=7)
+        ax_w.axvline(0.0, color="0.3", lw=0.8, ls="--")
+        ax_w.set_yticks(range(len(names) + 1), names + ["logit"])
+        ax_w.set_ylim(len(names) + 0.6, -0.6)
+        lo = min(0.0, float(np.min(np.concatenate([start, start + values, [entry.logit]]))))
+        hi = max(0.0, float(np.max(np.concatenate([start, start + values, [entry.logit]]))))
+        pad = 0.25 * (hi - lo) if hi > lo else 1.0
+        ax_w.set_xlim(lo - pad, hi + pad)
+        ax_w.set_xlabel("contribution to the logit")
+        ax_w.set_title(f"{label}: logit = bias + branch sums (p = {entry.probability:.2f})", loc="left")
+        # single contributions
+        y = np.arange(len(items))
+        for k, ev in enumerate(items):
+            own = ev.label == entry.label
+            bar = ax_c.barh(k, ev.contribution, color=style.branch_color(ev.branch), height=0.7,
+                            hatch="///" if own else None, edgecolor="black" if own else "none", linewidth=0.5,
+                            gid="contribution")
+            bar[0].set_gid("contribution")
+        ax_c.axvline(0.0, color="0.3", lw=0.8)
+        ax_c.set_yticks(y, [_short(ev) + (" (own class)" if ev.label == entry.label else "") for ev in items],
+                        fontsize=7)
+        ax_c.set_ylim(n - 0.5, -0.5)
+        ax_c.set_xlabel("contribution W[c, j] x s[j]")
+        ax_c.set_title("largest single contributions, for and against", loc="left")
+        handles = [_patch(style.branch_color(b), b) for b in BRANCHES]
+        ax_c.legend(handles=handles, loc="lower right", fontsize=7)
+        if not items:
+            ax_c.text(0.5, 0.5, "no prototype listed", transform=ax_c.transAxes, ha="center")
+        if title:
+            fig.suptitle(title, x=0.01, ha="left")
+        fig.tight_layout()
+    return fig
+
+
+def _patch(color: str, label: str):
+    from matplotlib.patches import Patch
+
+    return Patch(facecolor=color, label=label)
