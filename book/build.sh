@@ -17,8 +17,13 @@ mkdir -p "$stage"
 cp -r _config.yml _toc.yml book notebooks protoecg_lib _vendor "$stage"/   # protoecg_lib: for literalinclude
 rm -rf "$stage"/notebooks/.ipynb_checkpoints
 t0=$(date +%s)
-# one kernel per chapter; chapters share trained models through the cache, guarded by a lock
-python -m pytest -q -n "${BOOK_WORKERS:-2}" --nbmake --overwrite --nbmake-timeout="${NB_TIMEOUT:-900}" \
+# One kernel per chapter, BOOK_WORKERS kernels at a time; chapters share trained models through the
+# cache, guarded by a lock. Each kernel gets cores / workers torch threads: two kernels of two OpenMP
+# threads on two cores oversubscribe the CPU, and a training epoch then takes many times longer.
+workers="${BOOK_WORKERS:-2}"
+cores=$(nproc)
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(( cores / workers > 0 ? cores / workers : 1 ))}"
+python -m pytest -q -n "$workers" --nbmake --overwrite --nbmake-timeout="${NB_TIMEOUT:-900}" \
   -p no:cacheprovider "$stage"/notebooks
 t1=$(date +%s)
 jupyter-book build -W -n --keep-going "$stage"
