@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements-ci.txt
 	touch $@
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 tests   # two workers, one torch thread each
 
 book: $(STAMP)
 	bash book/vendor.sh
