@@ -364,7 +364,8 @@ def _prototype_table(model, outputs, provenance, num_samples: int) -> list[dict]
 @torch.no_grad()
 def explain_ecg(model, signals, provenance: Mapping[str, Sequence[Mapping]], *, true_labels: Sequence[str] | None = None,
                 ecg_id: int | None = None, fs: float = 100.0, top_k: int = 3, threshold: float = 0.5,
-                num_fallback: int = 3, max_labels: int | None = None, split: str | None = None) -> Explanation:
+                num_fallback: int = 3, max_labels: int | None = None, split: str | None = None,
+                labels: Sequence[str] | None = None) -> Explanation:
     """Explain the fused prediction for one ECG with prototypes (spec §7.1-7.2).
 
     Parameters
@@ -390,6 +391,9 @@ def explain_ecg(model, signals, provenance: Mapping[str, Sequence[Mapping]], *, 
         Explain at most this many predicted labels (the most probable); all by default.
     split : str, optional
         Informative.
+    labels : sequence of str, optional
+        Explain exactly these labels, in this order, whether predicted or not (e.g. to read why a
+        label was missed); default: the predicted labels.
 
     Returns
     -------
@@ -413,7 +417,13 @@ def explain_ecg(model, signals, provenance: Mapping[str, Sequence[Mapping]], *, 
             else torch.zeros(weight.shape[0], dtype=torch.float64))             # (71,)
     logits = out.logits[0].double().cpu()                                       # (71,)
     probs = torch.sigmoid(logits)
-    labels = tuple(model.labels)
+    requested, labels = labels, tuple(model.labels)
+    if requested is not None:
+        requested = [str(c) for c in requested]
+        unknown = [c for c in requested if c not in labels]
+        if unknown or not requested:
+            raise ValueError(f"labels {unknown or requested!r}: pass one or more of the model's {len(labels)} labels "
+                             "(protoecg_lib.labels.label_set('all'))")
     proto_class = model.prototype_class.cpu()                                   # (sum P,) label column
     table = _prototype_table(model, out, provenance, num_samples)
     slices = model.feature_slices
@@ -422,7 +432,12 @@ def explain_ecg(model, signals, provenance: Mapping[str, Sequence[Mapping]], *, 
     predicted = [labels[i] for i in torch.argsort(-probs).tolist() if probs[i] >= threshold]
     if max_labels is not None and (int(max_labels) != max_labels or max_labels < 1):
         raise ValueError(f"max_labels must be a positive integer or None; got {max_labels!r}")
-    if predicted:
+    if requested is not None:
+        chosen, fallback = requested, False
+        shown = ", ".join(f"{c} {'predicted' if probs[labels.index(c)] >= threshold else 'not predicted'}"
+                          for c in requested)
+        note = f"{len(predicted)} label(s) reach the threshold {threshold:g}; explained on request: {shown}."
+    elif predicted:
         chosen, fallback = predicted[:max_labels], False
         note = f"{len(predicted)} label(s) reach the threshold {threshold:g}; " + (
             "each is explained below." if len(chosen) == len(predicted) else
@@ -488,7 +503,8 @@ def load_run_data(run):
 
 
 def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, provenance=None, top_k: int = 3,
-                    threshold: float = 0.5, num_fallback: int = 3, max_labels: int | None = None) -> Explanation:
+                    threshold: float = 0.5, num_fallback: int = 3, max_labels: int | None = None,
+                    labels: Sequence[str] | None = None) -> Explanation:
     """Explain one ECG of a run's data root with the run's fused model (spec §7).
 
     Parameters
@@ -501,7 +517,7 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, provenance=None,
         The run's data, loaded (default: :func:`load_run_data`). Pass it when explaining several ECGs.
     model, provenance : optional
         Already loaded ``run.load_model()`` / ``{b: run.provenance(b)}`` (speed when called repeatedly).
-    top_k, threshold, num_fallback, max_labels
+    top_k, threshold, num_fallback, max_labels, labels
         See :func:`explain_ecg`.
 
     Returns
@@ -526,7 +542,7 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, provenance=None,
                          "load the data at the run's sampling rate")
     expl = explain_ecg(model, data.signal(int(ecg_id)), provenance, true_labels=list(row["codes"]), ecg_id=int(ecg_id),
                        fs=data.fs, top_k=top_k, threshold=threshold, num_fallback=num_fallback, max_labels=max_labels,
-                       split=str(row["split"]))
+                       split=str(row["split"]), labels=labels)
 
     def get(eid):
         return data.signal(eid)

@@ -99,9 +99,8 @@ def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, proven
                   threshold: float = 0.5):
     """The explanation of one label of one ECG, whether the label is predicted or not (spec §7).
 
-    :func:`~protoecg_lib.explain.explain_run_ecg` explains the *predicted* labels. To read why a
-    label was missed, this function explains the ECG again with the threshold lowered to that
-    label's probability (so it is listed) and keeps only that label.
+    A thin wrapper over :func:`~protoecg_lib.explain.explain_run_ecg` with ``labels=[label]`` and a
+    note that says whether the label is predicted at ``threshold``.
 
     Parameters
     ----------
@@ -124,24 +123,15 @@ def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, proven
 
     from .explain import explain_run_ecg
 
-    ex = explain_run_ecg(run, ecg_id, data, model=model, provenance=provenance, top_k=top_k, threshold=threshold)
-    if label not in ex.probabilities:
-        raise KeyError(f"unknown label {label!r}; the model has the {len(ex.probabilities)} labels of "
-                       "protoecg_lib.labels.label_set('all')")
+    from .labels import label_set
+
+    if label not in label_set("all"):
+        raise KeyError(f"unknown label {label!r}; the model has the 71 labels of protoecg_lib.labels.label_set('all')")
+    ex = explain_run_ecg(run, ecg_id, data, model=model, provenance=provenance, top_k=top_k,
+                         threshold=threshold, labels=[label])
     p = ex.probabilities[label]
     note = (f"{label} is predicted (probability {p:.3f} >= {threshold:g})" if p >= threshold else
             f"{label} is not predicted (probability {p:.3g} < {threshold:g}); explained on request")
-    if label not in [e.label for e in ex.labels]:
-        if 0.0 < p < 1.0:   # every label at least as probable as this one is listed
-            low = explain_run_ecg(run, ecg_id, data, model=model, provenance=provenance, top_k=top_k, threshold=p)
-        else:               # a saturated probability: explain all labels through the fallback path
-            low = explain_run_ecg(run, ecg_id, data, model=model, provenance=provenance, top_k=top_k,
-                                  threshold=1.0 - 1e-12, num_fallback=len(ex.probabilities))
-        if label not in [e.label for e in low.labels]:
-            raise ValueError(f"ECG {ecg_id}: label {label} (probability {p}) could not be explained")
-        ex.labels, ex.sources = [low.label(label)], low.sources
-    else:
-        ex.labels = [ex.label(label)]
     return replace(ex, note=note)
 
 

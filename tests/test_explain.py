@@ -228,6 +228,23 @@ def test_max_labels_keeps_the_most_probable(model, provenance, test_ecg):
         explain_ecg(model, x, provenance, max_labels=0)
 
 
+def test_labels_on_request_are_explained_whether_predicted_or_not(model, provenance, test_ecg):
+    _, x = test_ecg
+    full = explain_ecg(model, x, provenance, threshold=0.5)
+    probs = full.probabilities
+    least = min(probs, key=probs.get)                     # surely not predicted
+    most = max(probs, key=probs.get)
+    ex = explain_ecg(model, x, provenance, threshold=0.5, labels=[least, most])
+    assert [e.label for e in ex.labels] == [least, most] and not ex.fallback
+    assert ex.predicted == full.predicted, "the predicted labels do not depend on which are explained"
+    low = ex.label(least)
+    assert low.predicted is (probs[least] >= 0.5) and low.probability == pytest.approx(probs[least])
+    assert sum(low.branch_totals.values()) + low.bias == pytest.approx(low.logit, abs=1e-4)
+    assert f"{least} not predicted" in ex.note or probs[least] >= 0.5
+    with pytest.raises(ValueError, match=r"labels \['XYZ'\]"):
+        explain_ecg(model, x, provenance, labels=["XYZ"])
+
+
 def test_bad_input(model, provenance, test_ecg):
     _, x = test_ecg
     with pytest.raises(ValueError, match=r"\(12, T\)"):
