@@ -340,6 +340,16 @@ def test_gallery_one_panel_per_prototype():
     empty = gal[5]["axes"]
     assert not gal[5]["projected"] and "class has no training positives" in empty.texts[0].get_text()
     assert not empty.lines
+    long = provenance_record(5, projected=False, reason="class 2AVB has no positive ECG in the training split, "
+                                                        "so there is nothing to project this prototype onto")
+    fig = plot_prototype_gallery([*prov[:5], long], get_signals, 100, class_code="IMI", ncols=3, panel_width=4.0)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (text,) = [tx for tx in fig._protoecg_gallery[5]["axes"].texts if tx.get_gid() == "unprojected"]
+    assert len(text.get_text().splitlines()) > 2, "a long reason is wrapped"
+    panel = fig._protoecg_gallery[5]["axes"].get_window_extent(renderer)
+    box = text.get_window_extent(renderer)
+    assert panel.x0 - 2 <= box.x0 and box.x1 <= panel.x1 + 2, "the reason stays inside its panel"
     fig = plot_prototype_gallery(prov, get_signals, 100, max_prototypes=4)
     assert len(fig.axes) == 4
     fig = plot_prototype_gallery(prov, get_signals, 100, class_code="SR")

@@ -7,6 +7,7 @@ with the prototype window shaded (spec §5, §8.3: the review interface browses 
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -149,8 +150,10 @@ def plot_prototype_gallery(provenance: Sequence[Mapping], get_signals: Callable[
                     spine.set_visible(True)
                     spine.set_color("0.75")
                 reason = rec.get("reason") or "no reason recorded"
-                ax.text(0.5, 0.5, f"not projected\n{reason}", transform=ax.transAxes, ha="center", va="center",
-                        fontsize=8, color="0.35", wrap=True, gid="unprojected")
+                # wrapped to the panel (matplotlib's wrap=True wraps at the figure's edge, across panels)
+                text = textwrap.fill(str(reason), width=max(20, int(panel_width * 12)))
+                ax.text(0.5, 0.5, f"not projected\n{text}", transform=ax.transAxes, ha="center", va="center",
+                        fontsize=8, color="0.35", gid="unprojected")
                 ax.set_title(f"{rec['class']} #{rec['index']}", loc="left", fontsize=8, pad=2)
                 gallery.append(dict(index=rec["index"], axes=ax, lead=None, projected=False, ecg_id=None,
                                     x0=None, x1=None))
