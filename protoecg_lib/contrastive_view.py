@@ -1,0 +1,277 @@
+"""Looking at the contrastive prototype loss (spec §3.6, §8.4): chapter 7's helpers.
+
+* :func:`first_release_contrastive_loss` -- the term as the first public release effectively
+  computed it (spec §3.6 "History", §9.2 B16), to compare with the corrected
+  :func:`protoecg_lib.losses.contrastive_loss`;
+* :func:`top_cooccurring_pairs` -- the label pairs that occur together most (Jaccard, spec §1.7);
+* :func:`paired_auroc_difference` -- two models scored on the same patient resamples (the
+  contrastive ablation compares two runs on one test fold);
+* :func:`ablation_table` -- macro AUROC with intervals of several runs side by side;
+* :func:`plot_cosine_vs_jaccard` -- prototype cosine against the Jaccard index of their classes.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from .cooccurrence import jaccard, positive_counts
+from .losses import contrastive_masks, prototype_cosines
+from .metrics import bootstrap_ci
+from .plotting.style import house_style, new_figure
+
+__all__ = ["first_release_contrastive_loss", "top_cooccurring_pairs", "paired_auroc_difference", "ablation_table",
+           "plot_cosine_vs_jaccard"]
+
+_CLAMP = 1e-6
+
+
+def first_release_contrastive_loss(prototypes: Tensor, class_identity: Tensor, cooccurrence: Tensor) -> Tensor:
+    """The contrastive term with the sign error of the first public release (spec §3.6, §9.2 B16).
+
+    The spec describes the bug as a term that "effectively pushed *all* prototype similarities down
+    and divided by 2 instead of √P". This function is that description written as a formula (not
+    the original code): with the cosines ``S`` and the normalised masks of
+    :func:`protoecg_lib.losses.contrastive_masks`,
+
+        ``L_first = (⟨S, M̃⁺⟩ + ⟨S, M̃⁻⟩) / 2``,
+
+    so the co-occurrence-weighted mean cosine is *lowered* like the unrelated one, where the
+    corrected ``L_cnrst = -(⟨S, M̃⁺⟩ - ⟨S, M̃⁻⟩) / √P`` raises it.
+
+    Parameters
+    ----------
+    prototypes : Tensor, shape (P, D) or (P, D, 1, T)
+    class_identity : Tensor, shape (P, C)
+    cooccurrence : Tensor, shape (C, C)
+        Jaccard matrix of the training targets.
+
+    Returns
+    -------
+    Tensor, scalar (differentiable in ``prototypes``)
+    """
+    cosines = prototype_cosines(prototypes)                                    # (P, P)
+    if class_identity.shape[0] != cosines.shape[0]:
+        raise ValueError(f"class_identity has {class_identity.shape[0]} rows but there are "
+                         f"{cosines.shape[0]} prototypes; expected (P, C)")
+    pos, neg = contrastive_masks(class_identity.to(cosines), cooccurrence.to(cosines))   # (P, P) each
+    s = cosines.clamp(-1.0 + _CLAMP, 1.0 - _CLAMP)                             # (P, P)
+    return ((s * pos).sum() + (s * neg).sum()) / 2.0
+
+
+def top_cooccurring_pairs(targets, labels: Sequence[str], k: int = 10) -> pd.DataFrame:
+    """The ``k`` pairs of distinct labels with the highest Jaccard index (spec §1.7).
+
+    Parameters
+    ----------
+    targets : array, shape (N, C)
+        Multi-hot targets (the training split, as for the loss).
+    labels : sequence of str, length C
+    k : int
+        Rows kept (>= 1); pairs that never co-occur are never listed.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``class_a``, ``class_b``, ``n_a``, ``n_b`` (positives of each), ``n_both`` (records
+        with both) and ``jaccard`` = ``n_both / (n_a + n_b - n_both)``, highest first (ties: label
+        order).
+    """
+    y = (np.asarray(targets, dtype=np.float64) > 0.5).astype(np.float64)     # (N, C)
+    if y.ndim != 2 or y.shape[1] != len(labels):
+        raise ValueError(f"targets must have shape (N, {len(labels)}) for {len(labels)} labels; got {y.shape}")
+    if int(k) != k or k < 1:
+        raise ValueError(f"k must be a positive integer; got {k!r}")
+    j = jaccard(y)                                                            # (C, C)
+    n = positive_counts(y)                                                    # (C,)
+    both = y.T @ y                                                            # (C, C) intersections
+    rows = [{"class_a": labels[a], "class_b": labels[b], "n_a": int(n[a]), "n_b": int(n[b]),
+             "n_both": int(both[a, b]), "jaccard": float(j[a, b])}
+            for a in range(len(labels)) for b in range(a + 1, len(labels)) if both[a, b] > 0]
+    df = pd.DataFrame(rows, columns=["class_a", "class_b", "n_a", "n_b", "n_both", "jaccard"])
+    return df.sort_values("jaccard", ascending=False, kind="stable").head(int(k)).reset_index(drop=True)
+
+
+def _columns(pred, codes: Sequence[str] | None):
+    if codes is None:
+        return pred.y_true, pred.scores
+    idx = [pred.labels.index(c) for c in codes]
+    return pred.y_true[:, idx], pred.scores[:, idx]
+
+
+def paired_auroc_difference(a, b, *, labels: Sequence[str] | None = None, metric: str = "macro",
+                            n_boot: int = 200, seed: int = 0, alpha: float = 0.05) -> dict:
+    """``b - a`` in macro (or weighted) AUROC with a paired patient-bootstrap interval (spec §8.1).
+
+    Both models must have scored the same ECGs in the same order (two runs on one test fold); the
+    same seed gives both the same patient resamples, so the interval is the one of the difference.
+
+    Parameters
+    ----------
+    a, b : Predictions
+        From :meth:`protoecg_lib.run.Run.predictions`; ranked by their ``scores`` (logits).
+    labels : sequence of str, optional
+        Restrict both to these label columns (e.g. one branch's labels of the fused model).
+    metric : {"macro", "weighted"}
+    n_boot, seed, alpha
+        Bootstrap settings (``1 - alpha`` interval).
+
+    Returns
+    -------
+    dict
+        ``a``, ``b`` (point estimates), ``difference`` (b - a), ``lo``, ``hi`` (None when an interval
+        cannot be formed: some resample left no label with both classes in one of the models) and
+        ``fraction_b_better`` (share of resamples where b wins).
+    """
+    if not np.array_equal(np.asarray(a.ecg_id), np.asarray(b.ecg_id)):
+        raise ValueError("the two predictions cover different ECGs (or another order); compare runs on the same split")
+    if int(n_boot) < 1:
+        raise ValueError(f"n_boot must be >= 1; got {n_boot!r}")
+    ya, sa = _columns(a, labels)
+    yb, sb = _columns(b, labels)
+    ci_a = bootstrap_ci(ya, sa, a.patient_id, metric, int(n_boot), seed, alpha)
+    ci_b = bootstrap_ci(yb, sb, b.patient_id, metric, int(n_boot), seed, alpha)
+    out = {"a": float(ci_a.point), "b": float(ci_b.point), "difference": float(ci_b.point - ci_a.point),
+           "lo": None, "hi": None, "fraction_b_better": None}
+    if ci_a.n_valid == ci_b.n_valid == int(n_boot):
+        diff = ci_b.samples - ci_a.samples                                    # (n_boot,)
+        lo, hi = np.percentile(diff, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+        out.update(lo=float(lo), hi=float(hi), fraction_b_better=float((diff > 0).mean()))
+    return out
+
+
+_ROWS = (("fusion", "fusion, 71 labels"), ("fusion:rhythm", "fusion, rhythm labels"),
+         ("fusion:morphology", "fusion, morphology labels"), ("fusion:global", "fusion, global labels"),
+         ("rhythm", "rhythm branch (own classifier)"), ("morphology", "morphology branch (own classifier)"),
+         ("global", "global branch (own classifier)"))
+
+
+def ablation_table(evaluations: Mapping[str, dict], metric: str = "macro_auroc") -> pd.DataFrame:
+    """Macro AUROC (point and interval) of several evaluated runs side by side.
+
+    Parameters
+    ----------
+    evaluations : mapping of str to dict
+        Run name -> :func:`protoecg_lib.evaluate.evaluate_run` result.
+    metric : {"macro_auroc", "weighted_auroc"}
+
+    Returns
+    -------
+    DataFrame
+        One row per model (the fused model on all labels and on each branch's labels, each branch's
+        own classifier), columns ``(run name, "point" | "lo" | "hi")`` and ``("labels", "evaluated")``
+        (labels with both classes, from the first run). NaN where a run lacks the model.
+    """
+    if metric not in ("macro_auroc", "weighted_auroc"):
+        raise ValueError(f"metric must be 'macro_auroc' or 'weighted_auroc'; got {metric!r}")
+    if not evaluations:
+        raise ValueError("pass at least one evaluation (name -> evaluate_run result)")
+
+    def entry(result: dict, key: str) -> dict | None:
+        if key.startswith("fusion:"):
+            return result.get("fusion_per_branch", {}).get(key.split(":", 1)[1])
+        return result.get("models", {}).get(key)
+
+    data, evaluated = {}, []
+    first = next(iter(evaluations.values()))
+    for key, _ in _ROWS:
+        e = entry(first, key)
+        evaluated.append(np.nan if e is None else e["labels_evaluated"])
+    for name, result in evaluations.items():
+        for part in ("point", "lo", "hi"):
+            col = []
+            for key, _ in _ROWS:
+                e = entry(result, key)
+                v = None if e is None else e[metric].get(part)
+                col.append(np.nan if v is None else float(v))
+            data[(name, part)] = col
+    data[("labels", "evaluated")] = evaluated
+    df = pd.DataFrame(data, index=[row for _, row in _ROWS])
+    df.columns = pd.MultiIndex.from_tuples(df.columns)
+    return df
+
+
+def plot_cosine_vs_jaccard(frames: Mapping[str, pd.DataFrame], *, title: str | None = None, ncols: int = 2,
+                           jitter: float = 0.006, seed: int = 0,
+                           figsize: tuple[float, float] | None = None) -> Figure:
+    """Mean prototype cosine of every class pair against the pair's Jaccard index, one panel per frame.
+
+    Pairs that never co-occur (``J = 0``) are drawn grey at the left edge, spread by a small
+    horizontal jitter so that they do not hide each other; co-occurring pairs in colour. Dashed
+    lines mark each group's mean cosine; the panel title gives the Spearman correlation of cosine
+    with Jaccard over all pairs. The y axis is shared, so panels compare directly.
+
+    Parameters
+    ----------
+    frames : mapping of str to DataFrame
+        Panel name -> :func:`protoecg_lib.latent.cosine_vs_jaccard` result (columns ``jaccard``,
+        ``cosine``, ``cooccur``).
+    title : str, optional
+        Figure title.
+    ncols : int
+        Panels per row.
+    jitter : float
+        Half-width of the horizontal jitter of the ``J = 0`` pairs, in Jaccard units.
+    seed : int
+        Seed of the jitter.
+
+    Returns
+    -------
+    Figure
+        One Axes per frame; scatters have gid ``"pairs-cooccurring"`` and ``"pairs-never"``, mean
+        lines ``"mean-cooccurring"`` and ``"mean-never"``.
+    """
+    from scipy.stats import spearmanr
+
+    if not frames:
+        raise ValueError("pass at least one frame (panel name -> cosine_vs_jaccard result)")
+    for name, df in frames.items():
+        missing = [c for c in ("jaccard", "cosine", "cooccur") if c not in getattr(df, "columns", ())]
+        if missing:
+            raise ValueError(f"frame {name!r} lacks columns {missing}; pass cosine_vs_jaccard(...) results")
+    n = len(frames)
+    ncols = max(1, min(int(ncols), n))
+    nrows = math.ceil(n / ncols)
+    rng = np.random.default_rng(seed)
+    values = np.concatenate([df["cosine"].to_numpy(float) for df in frames.values()])
+    values = values[np.isfinite(values)]
+    lo, hi = (values.min(), values.max()) if values.size else (-1.0, 1.0)
+    pad = max(0.05 * (hi - lo), 0.01)
+    with house_style() as style:
+        fig = new_figure(figsize or (4.2 * ncols, 3.2 * nrows + 0.4), style)
+        axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+        for ax in axes.ravel()[n:]:
+            ax.set_visible(False)
+        for ax, (name, df) in zip(axes.ravel(), frames.items()):
+            co, never = df[df["cooccur"]], df[~df["cooccur"]]
+            x_never = rng.uniform(-jitter, jitter, len(never))
+            ax.scatter(x_never, never["cosine"], s=10, color=style.other_color, alpha=0.6, lw=0,
+                       label=f"never together ({len(never)})", gid="pairs-never")
+            ax.scatter(co["jaccard"], co["cosine"], s=16, color=style.palette[0], alpha=0.85, lw=0,
+                       label=f"co-occurring ({len(co)})", gid="pairs-cooccurring")
+            means = ((never, style.other_color, "mean-never"), (co, style.palette[0], "mean-cooccurring"))
+            for group, color, gid in means:
+                m = group["cosine"].to_numpy(float)
+                m = m[np.isfinite(m)]
+                if m.size:
+                    ax.axhline(m.mean(), color=color, ls="--", lw=0.9, gid=gid)
+            ok = df[np.isfinite(df["cosine"].to_numpy(float))]
+            rho = (spearmanr(ok["jaccard"], ok["cosine"]).statistic
+                   if len(ok) >= 3 and ok["jaccard"].nunique() > 1 and ok["cosine"].nunique() > 1 else float("nan"))
+            ax.set_title(f"{name}\nSpearman {rho:+.2f}" if math.isfinite(rho) else f"{name}\nSpearman n/a",
+                         loc="left")
+            ax.set_xlim(-3 * jitter, max(0.1, float(df["jaccard"].max()) * 1.08 if len(df) else 1.0))
+            ax.set_ylim(lo - pad, hi + pad)
+            ax.axhline(0.0, color="0.8", lw=0.6, zorder=0)
+            ax.set_xlabel("Jaccard index of the class pair")
+            ax.legend(loc="best", fontsize=style.font_size - 2)
+        for row in axes:
+            row[0].set_ylabel("mean prototype cosine")
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+    return fig
