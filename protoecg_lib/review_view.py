@@ -1,0 +1,263 @@
+"""Helpers for the prototype-review chapter (book chapter 11): a synthetic root of any size in the
+cache, how surprising a localisation hit count is under chance, and four figures (the localisation
+bars and the deletion check of :mod:`protoecg_lib.quality` with their legends clear of the data, hit
+rate against chance rate per label, and what the deletion check does to a single ECG).
+
+The measurements themselves live in :mod:`protoecg_lib.quality`; the review app and its CSV in
+:mod:`protoecg_lib.widgets`. This module only adds what the chapter needs on top of them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from . import settings
+from .labels import LEADS
+
+__all__ = ["cached_synthetic_root", "chance_tail_probability", "plot_localisation_bars", "plot_hit_vs_chance",
+           "plot_deletion_check", "plot_deletion_example"]
+
+
+def cached_synthetic_root(num_records: int, seed: int = 0, cache: str | Path | None = None) -> Path:
+    """A synthetic PTB-XL root of ``num_records`` records, written once into the cache and reused.
+
+    :func:`protoecg_lib.data.synthetic.synthetic_root` offers two named sizes (40 and 1,500); this
+    gives any size, at ``<cache>/synthetic/n<num_records>-<seed>``, so that a chapter can train a
+    pipeline on a root small enough for a CPU. An existing root is reused when its marker matches
+    (same generator version, size, seed, 100 Hz, default generator settings); otherwise it is
+    rewritten.
+
+    Parameters
+    ----------
+    num_records : int
+        Number of records (ecg_id from 900001); a smaller root is a prefix of a larger one.
+    seed : int
+    cache : path, optional
+        Cache base folder; default ``PROTOECG_CACHE`` (``~/.cache/protoecg``).
+
+    Returns
+    -------
+    Path
+        A complete synthetic root (``synthetic.json`` present).
+    """
+    from dataclasses import asdict
+
+    from .data.synthetic import GENERATOR_VERSION, SyntheticConfig, read_marker, write_synthetic_root
+
+    if not isinstance(num_records, (int, np.integer)) or isinstance(num_records, bool) or num_records < 1:
+        raise ValueError(f"num_records={num_records!r}: give a positive integer")
+    if cache is None:
+        root = settings.cache_dir("synthetic", create=True) / f"n{int(num_records)}-{int(seed)}"
+    else:
+        root = Path(cache).expanduser() / "synthetic" / f"n{int(num_records)}-{int(seed)}"
+    marker = read_marker(root)
+    if (marker is not None and marker.get("version") == GENERATOR_VERSION
+            and marker.get("num_records") == int(num_records) and marker.get("seed") == int(seed)
+            and 100 in marker.get("sampling_rates", ()) and marker.get("config") == asdict(SyntheticConfig())):
+        return root
+    return write_synthetic_root(root, int(num_records), seed=int(seed), sampling_rates=(100,),
+                                _if_exists="keep" if marker is None else "replace")
+
+
+def chance_tail_probability(hits) -> float:
+    """Probability that a signal-blind pointer scores at least the observed number of hits.
+
+    Each (prototype, ECG) pair ``i`` of :func:`protoecg_lib.quality.localisation_hits` is a hit with
+    probability ``chance_i`` when its window is drawn at random; the number of hits is then a sum of
+    independent Bernoulli variables (a Poisson-binomial distribution). This returns its upper tail
+    ``P(H >= observed hits)``, computed exactly by convolution. It treats pairs as independent, which
+    they are not quite (one ECG serves several prototypes of its label), so read it as a rough guide.
+
+    Parameters
+    ----------
+    hits : DataFrame
+        With boolean ``hit`` and float ``chance`` columns, one row per pair.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1.0 for an empty frame.
+    """
+    if len(hits) == 0:
+        return 1.0
+    chance = np.clip(np.asarray(hits["chance"], dtype=np.float64), 0.0, 1.0)      # (n,)
+    observed = int(np.asarray(hits["hit"], dtype=bool).sum())
+    dist = np.zeros(len(chance) + 1)                                             # P(H = k), k = 0..n
+    dist[0] = 1.0
+    for k, p in enumerate(chance, start=1):
+        dist[1:k + 1] = dist[1:k + 1] * (1 - p) + dist[0:k] * p
+        dist[0] *= 1 - p
+    return float(min(1.0, dist[observed:].sum()))
+
+
+def plot_localisation_bars(summary, *, title: str | None = None, max_labels: int = 30) -> Figure:
+    """:func:`protoecg_lib.quality.plot_localisation` with its legend under the figure.
+
+    The bars often reach 1 (evidence in every beat), where the legend in the corner would cover
+    them; the figure is otherwise unchanged (same gids; the legend is ``fig.legends[0]``).
+    """
+    from .quality import plot_localisation
+
+    fig = plot_localisation(summary, title=title, max_labels=max_labels)
+    ax = fig.axes[0]
+    handles, labels = ax.get_legend_handles_labels()
+    ax.get_legend().remove()
+    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0.35 / fig.get_size_inches()[1], 1, 1))          # room for the legend (0.35 in)
+    return fig
+
+
+def plot_hit_vs_chance(summary, *, title: str | None = None, annotate_below: float = 0.9) -> Figure:
+    """Hit rate against chance rate, one point per label (area ~ pairs), with the diagonal.
+
+    A label on the diagonal localises no better than a random window; labels whose chance rate is
+    near 1 (evidence in every beat) cannot show anything either way.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`protoecg_lib.quality.localisation_summary` (indexed by label plus ``all``).
+    annotate_below : float
+        Name the labels whose chance rate is below this (the informative ones).
+
+    Returns
+    -------
+    Figure
+        One Axes; the points have gid ``"labels"``, the diagonal ``"diagonal"``, the overall
+        point ``"all"``.
+    """
+    from .plotting.style import house_style, new_figure
+
+    rows = summary.drop(index="all", errors="ignore")
+    if rows.empty:
+        raise ValueError("the localisation summary has no label rows: nothing to plot")
+    with house_style() as style:
+        fig = new_figure((5.2, 4.6), style)
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1], color="0.5", lw=1, ls="--", gid="diagonal", label="hit rate = chance")
+        sizes = 12 + 8 * np.sqrt(rows["pairs"].astype(float).to_numpy())
+        ax.scatter(rows["chance_rate"], rows["hit_rate"], s=sizes, alpha=0.6, color=style.palette[0],
+                   linewidths=0, gid="labels", label="one label (area ~ pairs)")
+        if "all" in summary.index:
+            ax.scatter([summary.loc["all", "chance_rate"]], [summary.loc["all", "hit_rate"]], marker="D", s=50,
+                       color=style.palette[2], zorder=3, gid="all", label="all pairs")
+        placed: list[tuple[float, float]] = []
+        named = rows[rows["chance_rate"] < annotate_below].sort_values(["hit_rate", "chance_rate"], ascending=False)
+        cx, cy = rows["chance_rate"].to_numpy(float), rows["hit_rate"].to_numpy(float)
+        for code, r in named.iterrows():
+            x, y = float(r["chance_rate"]), float(r["hit_rate"])
+            crowd = sum(abs(x - px) < 0.12 and abs(y - py) < 0.04 for px, py in placed)   # labels already near
+            right_busy = bool(((cx > x + 1e-9) & (cx < x + 0.2) & (np.abs(cy - y) < 0.03)).any())
+            ax.annotate(f"{code} ({int(r['pairs'])})", (x, y), fontsize=7, textcoords="offset points",
+                        xytext=(-4, -10) if right_busy else (5, -3 - 9 * crowd),
+                        ha="right" if right_busy else "left")
+            placed.append((x, y))
+        ax.set_xlim(-0.02, 1.05)
+        ax.set_ylim(-0.02, 1.05)
+        ax.set_xlabel("chance rate (random window)")
+        ax.set_ylabel("hit rate (matched window)")
+        ax.legend(loc="lower right", fontsize=7)
+        ax.set_title(title or "localisation per label: hit rate vs chance", loc="left")
+        fig.tight_layout()
+    return fig
+
+
+def plot_deletion_check(df, *, title: str | None = None, headroom: float = 1.5) -> Figure:
+    """:func:`protoecg_lib.quality.plot_deletion` with room above the histograms for their legend.
+
+    The drops pile up near zero, so the tallest bar reaches the top of the left panel, where the
+    legend sits; this raises the panel's upper y limit by ``headroom`` (otherwise unchanged: same
+    Axes, gids and ``fig._protoecg_deletion``).
+
+    Parameters
+    ----------
+    df : DataFrame
+        :func:`protoecg_lib.quality.deletion_check` (one row per pair).
+    title : str, optional
+    headroom : float
+        Factor (>= 1) applied to the left panel's upper y limit.
+    """
+    from .quality import plot_deletion
+
+    if headroom < 1:
+        raise ValueError(f"headroom must be >= 1; got {headroom}")
+    fig = plot_deletion(df, title=title)
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, low + (high - low) * headroom)
+    return fig
+
+
+def plot_deletion_example(signals, fs: float, top: tuple[int, int], random: tuple[int, int], *,
+                          lead: str = "II", neutral: str = "interpolate", title: str | None = None,
+                          evidence=None) -> Figure:
+    """One lead of one ECG, before and after the two deletions of the deletion check.
+
+    Top panel: the original lead with the top-matching window (blue) and the random window
+    (orange) shaded; middle: the top-matching window replaced by a neutral segment; bottom: the
+    random window replaced instead. The neutral segments are made by
+    :func:`protoecg_lib.quality.neutralize`, exactly as the check makes them.
+
+    Parameters
+    ----------
+    signals : array, shape (12, T)
+        One ECG in mV.
+    fs : float
+        Sampling rate (Hz).
+    top, random : (int, int)
+        ``(start, length)`` in samples of the top-matching and of the random window.
+    lead : str
+        The lead to draw (one of :data:`protoecg_lib.labels.LEADS`).
+    neutral : {'interpolate', 'median'}
+    title : str, optional
+    evidence : sequence of (start_s, end_s), optional
+        Ground-truth evidence spans (seconds) to mark with a bar under the first panel (synthetic data).
+
+    Returns
+    -------
+    Figure
+        Three Axes sharing x (seconds); the shaded bands have gids ``"top-window"`` and
+        ``"random-window"``, the evidence bars ``"evidence"``.
+    """
+    from .plotting.style import house_style, new_figure
+    from .quality import neutralize
+
+    x = np.asarray(signals, dtype=np.float32)                                   # (12, T)
+    if x.ndim != 2 or x.shape[0] != len(LEADS):
+        raise ValueError(f"signals must be one 12-lead ECG (12, T); got shape {x.shape}")
+    names = [n.upper() for n in LEADS]
+    if lead.upper() not in names:
+        raise ValueError(f"unknown lead {lead!r}; leads are {LEADS}")
+    row = names.index(lead.upper())
+    t = np.arange(x.shape[1]) / float(fs)                                       # (T,) seconds
+    variants = [("original", x), ("top-matching window deleted", neutralize(x, top[0], top[1], neutral)),
+                ("random window deleted", neutralize(x, random[0], random[1], neutral))]
+    with house_style() as style:
+        fig = new_figure((10.0, 5.2), style)
+        axes = fig.subplots(3, 1, sharex=True)
+        lo = min(float(v[row].min()) for _, v in variants)
+        hi = max(float(v[row].max()) for _, v in variants)
+        pad = 0.1 * (hi - lo or 1.0)
+        bands = ((top, style.palette[0], "top-window"), (random, style.palette[1], "random-window"))
+        for ax, (name, v) in zip(axes, variants):
+            for (a, n), color, gid in bands:
+                ax.axvspan(a / fs, (a + n) / fs, color=color, alpha=0.2, lw=0, gid=gid)
+            if v is not x:
+                ax.plot(t, x[row], color="0.75", lw=0.8)                          # the original, for comparison
+            ax.plot(t, v[row], color="black", lw=0.9)
+            ax.set_ylim(lo - pad, hi + pad)
+            ax.set_ylabel("mV")
+            ax.set_title(f"lead {LEADS[row]}: {name}", loc="left", fontsize=9)
+        if evidence:
+            for k, (a, b) in enumerate(evidence):
+                axes[0].plot([a, b], [lo - 0.6 * pad] * 2, color=style.palette[2], lw=4, solid_capstyle="butt",
+                             gid="evidence", label="evidence" if k == 0 else None)
+            axes[0].legend(loc="upper right", fontsize=7)
+        axes[-1].set_xlabel("time (s)")
+        axes[-1].set_xlim(0, t[-1])
+        fig.suptitle(title or f"deletion check on one ECG (neutral segment: {neutral}; grey: original)",
+                     x=0.01, ha="left", fontsize=10)
+        fig.tight_layout()
+    return fig

@@ -1,0 +1,149 @@
+"""The review chapter's helpers: a cached synthetic root of any size, the deletion-example figure."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from protoecg_lib.data.synthetic import load_evidence, read_marker
+from protoecg_lib.quality import neutralize
+from protoecg_lib.review_view import cached_synthetic_root, plot_deletion_example
+
+
+def test_cached_synthetic_root_writes_once_and_reuses(tmp_path):
+    root = cached_synthetic_root(6, seed=3, cache=tmp_path)
+    assert root == tmp_path / "synthetic" / "n6-3"
+    marker = read_marker(root)
+    assert marker["num_records"] == 6 and marker["seed"] == 3 and 100 in marker["sampling_rates"]
+    assert len(load_evidence(root)) == 6
+    stamp = (root / "synthetic.json").stat().st_mtime_ns
+    again = cached_synthetic_root(6, seed=3, cache=tmp_path)
+    assert again == root and (root / "synthetic.json").stat().st_mtime_ns == stamp   # not rewritten
+
+
+def test_cached_synthetic_root_sizes_are_separate(tmp_path):
+    a = cached_synthetic_root(4, cache=tmp_path)
+    b = cached_synthetic_root(5, cache=tmp_path)
+    assert a != b and read_marker(a)["num_records"] == 4 and read_marker(b)["num_records"] == 5
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "10", True])
+def test_cached_synthetic_root_rejects_bad_sizes(tmp_path, bad):
+    with pytest.raises(ValueError, match="num_records"):
+        cached_synthetic_root(bad, cache=tmp_path)
+
+
+def _ecg():
+    rng = np.random.default_rng(0)
+    t = np.arange(1000) / 100
+    return (np.sin(2 * np.pi * 1.2 * t)[None, :] + 0.05 * rng.standard_normal((12, 1000))).astype(np.float32)
+
+
+def test_plot_deletion_example_draws_the_three_versions():
+    x = _ecg()
+    fig = plot_deletion_example(x, 100, (200, 93), (600, 93), lead="V1", evidence=[(2.1, 2.5)])
+    axes = fig.axes
+    assert len(axes) == 3
+    for ax in axes:
+        gids = {p.get_gid() for p in ax.patches}
+        assert {"top-window", "random-window"} <= gids
+    # the black line of each panel is the lead after (or without) the deletion
+    row = 6                                                                      # V1
+    expected = [x[row], neutralize(x, 200, 93)[row], neutralize(x, 600, 93)[row]]
+    for ax, want in zip(axes, expected):
+        np.testing.assert_allclose(ax.lines[-1].get_ydata() if ax is not axes[0] else
+                                   [ln for ln in ax.lines if ln.get_gid() != "evidence"][-1].get_ydata(), want)
+    assert any(ln.get_gid() == "evidence" for ln in axes[0].lines)
+    # the deleted window is a straight line between its neighbours
+    mid = axes[1].lines[-1].get_ydata()[200:293]
+    assert np.allclose(np.diff(mid, 2), 0, atol=1e-5)
+
+
+def test_plot_deletion_example_rejects_bad_input():
+    x = _ecg()
+    with pytest.raises(ValueError, match="lead"):
+        plot_deletion_example(x, 100, (0, 93), (500, 93), lead="V7")
+    with pytest.raises(ValueError, match="12-lead"):
+        plot_deletion_example(x[:3], 100, (0, 93), (500, 93))
+    with pytest.raises(ValueError, match="does not fit"):
+        plot_deletion_example(x, 100, (950, 93), (500, 93))
+
+
+def test_chance_tail_probability_matches_enumeration():
+    import itertools
+
+    import pandas as pd
+
+    from protoecg_lib.review_view import chance_tail_probability
+
+    chance = [0.2, 0.5, 0.9, 0.3]
+    for observed in range(5):
+        hits = pd.DataFrame({"chance": chance, "hit": [True] * observed + [False] * (4 - observed)})
+        want = 0.0
+        for outcome in itertools.product([0, 1], repeat=4):
+            if sum(outcome) >= observed:
+                want += np.prod([p if o else 1 - p for p, o in zip(chance, outcome)])
+        assert np.isclose(chance_tail_probability(hits), want)
+    assert chance_tail_probability(pd.DataFrame({"chance": [], "hit": []})) == 1.0
+    # all hits on certain evidence: no surprise at all; all hits on rare evidence: very surprising
+    assert chance_tail_probability(pd.DataFrame({"chance": [1.0] * 5, "hit": [True] * 5})) == pytest.approx(1.0)
+    assert chance_tail_probability(pd.DataFrame({"chance": [0.1] * 5, "hit": [True] * 5})) == pytest.approx(1e-5)
+
+
+def _summary():
+    import pandas as pd
+
+    return pd.DataFrame({"pairs": [10, 4, 14], "prototypes": [3, 2, 5], "ecgs": [5, 2, 7], "hits": [9, 3, 12],
+                         "hit_rate": [0.9, 0.75, 12 / 14], "chance_rate": [0.95, 0.3, 0.76],
+                         "expected_hits": [9.5, 1.2, 10.7], "lift": [0.947, 2.5, 1.13]},
+                        index=pd.Index(["LVH", "PVC", "all"], name="label"))
+
+
+def test_plot_hit_vs_chance_points_and_labels():
+    from protoecg_lib.review_view import plot_hit_vs_chance
+
+    fig = plot_hit_vs_chance(_summary(), annotate_below=0.9)
+    (ax,) = fig.axes
+    pts = next(c for c in ax.collections if c.get_gid() == "labels")
+    np.testing.assert_allclose(pts.get_offsets(), [[0.95, 0.9], [0.3, 0.75]])
+    assert any(c.get_gid() == "all" for c in ax.collections)
+    assert [t.get_text() for t in ax.texts] == ["PVC (4)"]                       # only the informative label
+    with pytest.raises(ValueError, match="no label rows"):
+        plot_hit_vs_chance(_summary().loc[["all"]])
+
+
+def test_plot_localisation_bars_moves_the_legend_below():
+    from protoecg_lib.review_view import plot_localisation_bars
+
+    fig = plot_localisation_bars(_summary())
+    (ax,) = fig.axes
+    assert {p.get_gid() for p in ax.patches} == {"hit-rate"}
+    assert ax.get_legend() is None and len(fig.legends) == 1
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["chance (random window)", "hit rate"]
+    fig.canvas.draw()
+    box = legend.get_window_extent()
+    assert box.y1 <= ax.get_window_extent().y0                                   # entirely under the axes
+
+
+def test_plot_deletion_check_adds_headroom():
+    import pandas as pd
+
+    from protoecg_lib.quality import plot_deletion
+    from protoecg_lib.review_view import plot_deletion_check
+
+    rng = np.random.default_rng(1)
+    n = 40
+    df = pd.DataFrame({"ecg_id": np.arange(n), "label": ["PVC"] * n, "drop_top": rng.normal(0.02, 0.01, n),
+                       "drop_random": rng.normal(0.0, 0.01, n), "logit_drop_top": rng.normal(0.3, 0.1, n),
+                       "logit_drop_random": rng.normal(0.0, 0.1, n)})
+    plain, roomy = plot_deletion(df), plot_deletion_check(df, headroom=1.5)
+    assert len(roomy.axes) == 2 and roomy._protoecg_deletion["pairs"] == n
+    lo, hi = plain.axes[0].get_ylim()
+    assert np.allclose(roomy.axes[0].get_ylim(), (lo, lo + 1.5 * (hi - lo)))
+    assert np.allclose(roomy.axes[1].get_ylim(), plain.axes[1].get_ylim())
+    with pytest.raises(ValueError, match="headroom"):
+        plot_deletion_check(df, headroom=0.5)
