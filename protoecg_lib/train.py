@@ -2,15 +2,15 @@
 
 Stages (spec §4.1):
 
-==================  ==========================================  ===================================
-stage               trained (in the optimizer, train mode)       frozen (eval mode, no gradient)
-==================  ==========================================  ===================================
-``prototypes``      prototype vectors                            backbone, add-on, last layer
-``joint``           backbone, add-on, prototype vectors          last layer (+1 / -0.5)
-``classifier``      the branch's last layer                      backbone, add-on, prototypes
-``fusion``          the fusion head                              all three branches
-``feature_extractor`` a plain backbone + linear head (also the black-box baseline)
-==================  ==========================================  ===================================
+=====================  ==========================================  ===================================
+stage                  trained (in the optimizer, train mode)      frozen (eval mode, no gradient)
+=====================  ==========================================  ===================================
+``prototypes``         prototype vectors                           backbone, add-on, last layer
+``joint``              backbone, add-on, prototype vectors         last layer (+1 / -0.5)
+``classifier``         the branch's last layer                     backbone, add-on, prototypes
+``fusion``             the fusion head                             all three branches
+``feature_extractor``  a plain backbone + linear head              nothing (also the black-box baseline)
+=====================  ==========================================  ===================================
 
 Frozen modules are excluded from the optimizer **and** put in eval mode, so BatchNorm statistics
 and dropout do not drift (the official code leaves them in train mode, spec §9.2 B6). Because

@@ -128,6 +128,8 @@ class ReviewSession:
     csv_path : path
         The review file; ratings this reviewer saved before are loaded, so a session can resume.
 
+    Notes
+    -----
     Every prototype has one :class:`Rating` draft; :meth:`rate`, :meth:`flag` and :meth:`set_comment`
     edit the draft of the current prototype and :meth:`save` writes it to the CSV (adding or
     replacing the row of this reviewer and prototype). One "best prototype" per class and reviewer:

@@ -18,7 +18,7 @@ co-occurrence) and ``_synth_write`` (WFDB and metadata files)):
   are anti-aliased, so a 50 Hz alias would be a fabrication);
 * each label is a knob with recognisable physiology; :data:`LABEL_PHYSIOLOGY` says what every
   simulated statement does and where its evidence lies, :data:`NOT_SIMULATED` which statements
-  never appear (TAB_, PRC(S)) and why;
+  never appear (``TAB_``, ``PRC(S)``) and why;
 * labels are drawn by :func:`sample_labels` from a small generative scheme with PTB-XL-like
   (tempered) priors and consistent exclusions, so the label co-occurrence has PTB-XL's structure;
 * :func:`write_synthetic_root` writes a PTB-XL root (WFDB records, ``ptbxl_database.csv`` with the
@@ -157,7 +157,7 @@ def sample_labels(rng=None, config: SyntheticConfig | None = None) -> list[str]:
     3AVB) with PTB-XL counts tempered by ``prior_exponent``; rhythm modifiers allowed by it (1AVB,
     LPR, 2AVB, IVCD, PVC, PAC, BIGU/TRIGU with their PVC or PAC, SVARR often with PAC); then 0-3
     morphology/global findings, each with PTB-XL-like co-labels (IMI often with QWAVE and ABQRS,
-    CLBBB with ABQRS and often LVH, LVH with VCLVH / STD_ / ISC_, ...). Conflicting labels are
+    CLBBB with ABQRS and often LVH, LVH with VCLVH / ``STD_`` / ``ISC_``, ...). Conflicting labels are
     never drawn together (see ``label_conflicts``).
 
     Parameters

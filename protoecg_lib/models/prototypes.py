@@ -3,7 +3,7 @@
 * 1D branch (spec §2.1): ``P`` vectors ``(P, D)``; cosine similarity to the pooled latent, norms
   clamped below at 1e-12; one "window" per record.
 * 2D branches (spec §2.2): ``P`` patches ``(P, D, 1, T)`` slid over the latent map ``(B, D, 1, L)``
-  with stride 1, ``W = L - T + 1`` windows, all at once (a 1D convolution, no Python loop):
+  with stride 1, ``W = L - T + 1`` windows, all at once (a 1D convolution, no Python loop)::
 
       s_bjw = scale * <u_bw, p_j> / ( sqrt(|u_bw|^2 + eps) * sqrt(|p_j|^2 + eps) ),  eps = 1e-4
 
