@@ -389,7 +389,8 @@ def plot_localisation(summary: pd.DataFrame, *, title: str | None = None, max_la
     Returns
     -------
     Figure
-        One Axes; bars have gid ``"hit-rate"``, chance markers gid ``"chance"``.
+        One Axes; bars have gid ``"hit-rate"``, chance markers gid ``"chance"``; the legend is
+        ``fig.legends[0]``, under the axes.
     """
     from .plotting.style import house_style, new_figure
 
@@ -410,9 +411,11 @@ def plot_localisation(summary: pd.DataFrame, *, title: str | None = None, max_la
         ax.set_yticks(ypos, [f"{k} (n={int(p)})" for k, p in zip(rows.index, rows["pairs"])])
         ax.set_xlim(0, 1)
         ax.set_xlabel("fraction of matched windows overlapping the evidence")
-        ax.legend(loc="lower right")
         ax.set_title(title or "localisation of time-localised prototypes", loc="left")
-        fig.tight_layout()
+        # under the axes: bars often reach 1 (evidence in every beat), where a corner legend would sit
+        handles, names = ax.get_legend_handles_labels()
+        fig.legend(handles, names, loc="lower center", ncol=2, frameon=False)
+        fig.tight_layout(rect=(0, 0.35 / fig.get_size_inches()[1], 1, 1))
     return fig
 
 
@@ -442,6 +445,8 @@ def plot_deletion(df: pd.DataFrame, *, title: str | None = None) -> Figure:
                      label=f"{name}: mean {df[col].mean():+.3f}, median {df[col].median():+.3f}")
         ax1.set_xlabel("drop in fused probability")
         ax1.set_ylabel("pairs (ECG, label)")
+        low, high = ax1.get_ylim()
+        ax1.set_ylim(low, low + 1.5 * (high - low))   # headroom: the drops pile up near 0, under the legend
         ax1.legend(loc="upper right", fontsize=7)
         ax1.set_title(f"{s['pairs']} pairs; top > random in {100 * s['fraction_top_greater']:.0f}%", loc="left")
         lo = float(min(df["logit_drop_top"].min(), df["logit_drop_random"].min(), 0.0))

@@ -1,64 +1,18 @@
-"""Helpers for the prototype-review chapter (book chapter 11): a synthetic root of any size in the
-cache, how surprising a localisation hit count is under chance, and four figures (the localisation
-bars and the deletion check of :mod:`protoecg_lib.quality` with their legends clear of the data, hit
-rate against chance rate per label, and what the deletion check does to a single ECG).
+"""Helpers for the prototype-review chapter (book chapter 11): how surprising a localisation hit
+count is under chance, and two figures (hit rate against chance rate per label, and what the
+deletion check does to a single ECG).
 
 The measurements themselves live in :mod:`protoecg_lib.quality`; the review app and its CSV in
 :mod:`protoecg_lib.widgets`. This module only adds what the chapter needs on top of them.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from matplotlib.figure import Figure
 
-from . import settings
 from .labels import LEADS
 
-__all__ = ["cached_synthetic_root", "chance_tail_probability", "plot_localisation_bars", "plot_hit_vs_chance",
-           "plot_deletion_check", "plot_deletion_example"]
-
-
-def cached_synthetic_root(num_records: int, seed: int = 0, cache: str | Path | None = None) -> Path:
-    """A synthetic PTB-XL root of ``num_records`` records, written once into the cache and reused.
-
-    :func:`protoecg_lib.data.synthetic.synthetic_root` offers two named sizes (40 and 1,500); this
-    gives any size, at ``<cache>/synthetic/n<num_records>-<seed>``, so that a chapter can train a
-    pipeline on a root small enough for a CPU. An existing root is reused when its marker matches
-    (same generator version, size, seed, 100 Hz, default generator settings); otherwise it is
-    rewritten.
-
-    Parameters
-    ----------
-    num_records : int
-        Number of records (ecg_id from 900001); a smaller root is a prefix of a larger one.
-    seed : int
-    cache : path, optional
-        Cache base folder; default ``PROTOECG_CACHE`` (``~/.cache/protoecg``).
-
-    Returns
-    -------
-    Path
-        A complete synthetic root (``synthetic.json`` present).
-    """
-    from dataclasses import asdict
-
-    from .data.synthetic import GENERATOR_VERSION, SyntheticConfig, read_marker, write_synthetic_root
-
-    if not isinstance(num_records, (int, np.integer)) or isinstance(num_records, bool) or num_records < 1:
-        raise ValueError(f"num_records={num_records!r}: give a positive integer")
-    if cache is None:
-        root = settings.cache_dir("synthetic", create=True) / f"n{int(num_records)}-{int(seed)}"
-    else:
-        root = Path(cache).expanduser() / "synthetic" / f"n{int(num_records)}-{int(seed)}"
-    marker = read_marker(root)
-    if (marker is not None and marker.get("version") == GENERATOR_VERSION
-            and marker.get("num_records") == int(num_records) and marker.get("seed") == int(seed)
-            and 100 in marker.get("sampling_rates", ()) and marker.get("config") == asdict(SyntheticConfig())):
-        return root
-    return write_synthetic_root(root, int(num_records), seed=int(seed), sampling_rates=(100,),
-                                _if_exists="keep" if marker is None else "replace")
+__all__ = ["chance_tail_probability", "plot_hit_vs_chance", "plot_deletion_example"]
 
 
 def chance_tail_probability(hits) -> float:
@@ -90,23 +44,6 @@ def chance_tail_probability(hits) -> float:
         dist[1:k + 1] = dist[1:k + 1] * (1 - p) + dist[0:k] * p
         dist[0] *= 1 - p
     return float(min(1.0, dist[observed:].sum()))
-
-
-def plot_localisation_bars(summary, *, title: str | None = None, max_labels: int = 30) -> Figure:
-    """:func:`protoecg_lib.quality.plot_localisation` with its legend under the figure.
-
-    The bars often reach 1 (evidence in every beat), where the legend in the corner would cover
-    them; the figure is otherwise unchanged (same gids; the legend is ``fig.legends[0]``).
-    """
-    from .quality import plot_localisation
-
-    fig = plot_localisation(summary, title=title, max_labels=max_labels)
-    ax = fig.axes[0]
-    handles, labels = ax.get_legend_handles_labels()
-    ax.get_legend().remove()
-    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
-    fig.tight_layout(rect=(0, 0.35 / fig.get_size_inches()[1], 1, 1))          # room for the legend (0.35 in)
-    return fig
 
 
 def plot_hit_vs_chance(summary, *, title: str | None = None, annotate_below: float = 0.9) -> Figure:
@@ -161,32 +98,6 @@ def plot_hit_vs_chance(summary, *, title: str | None = None, annotate_below: flo
         ax.legend(loc="lower right", fontsize=7)
         ax.set_title(title or "localisation per label: hit rate vs chance", loc="left")
         fig.tight_layout()
-    return fig
-
-
-def plot_deletion_check(df, *, title: str | None = None, headroom: float = 1.5) -> Figure:
-    """:func:`protoecg_lib.quality.plot_deletion` with room above the histograms for their legend.
-
-    The drops pile up near zero, so the tallest bar reaches the top of the left panel, where the
-    legend sits; this raises the panel's upper y limit by ``headroom`` (otherwise unchanged: same
-    Axes, gids and ``fig._protoecg_deletion``).
-
-    Parameters
-    ----------
-    df : DataFrame
-        :func:`protoecg_lib.quality.deletion_check` (one row per pair).
-    title : str, optional
-    headroom : float
-        Factor (>= 1) applied to the left panel's upper y limit.
-    """
-    from .quality import plot_deletion
-
-    if headroom < 1:
-        raise ValueError(f"headroom must be >= 1; got {headroom}")
-    fig = plot_deletion(df, title=title)
-    ax = fig.axes[0]
-    low, high = ax.get_ylim()
-    ax.set_ylim(low, low + (high - low) * headroom)
     return fig
 
 

@@ -137,6 +137,9 @@ def test_localisation_on_a_synthetic_root(tmp_path):
     (ax,) = fig.axes
     bars = [p for p in ax.patches if p.get_gid() == "hit-rate"]
     assert len(bars) == len(summary) and bars[0].get_width() == pytest.approx(summary.loc["all", "hit_rate"])
+    assert ax.get_legend() is None and len(fig.legends) == 1
+    fig.canvas.draw()
+    assert fig.legends[0].get_window_extent().y1 <= ax.get_window_extent().y0, "the legend sits under the bars"
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +194,8 @@ def test_deletion_on_a_crafted_model():
     assert s["drop_top_mean"] > s["drop_random_mean"] and s["neutral"] == "interpolate"
     fig = plot_deletion(df)
     assert len(fig.axes) == 2 and fig._protoecg_deletion["pairs"] == 6
+    tallest = max(p.get_path().get_extents().y1 for p in fig.axes[0].patches)
+    assert fig.axes[0].get_ylim()[1] >= 1.4 * tallest, "headroom above the histograms for the legend"
     scatter = [c for c in fig.axes[1].collections if c.get_gid() == "pairs"]
     assert len(scatter) == 1 and len(scatter[0].get_offsets()) == 6
     # selection rules

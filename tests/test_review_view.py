@@ -1,4 +1,4 @@
-"""The review chapter's helpers: a cached synthetic root of any size, the deletion-example figure."""
+"""The review chapter's helpers: chance tail probability, hit-vs-chance and deletion-example figures."""
 from __future__ import annotations
 
 import matplotlib
@@ -8,32 +8,8 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from protoecg_lib.data.synthetic import load_evidence, read_marker
 from protoecg_lib.quality import neutralize
-from protoecg_lib.review_view import cached_synthetic_root, plot_deletion_example
-
-
-def test_cached_synthetic_root_writes_once_and_reuses(tmp_path):
-    root = cached_synthetic_root(6, seed=3, cache=tmp_path)
-    assert root == tmp_path / "synthetic" / "n6-3"
-    marker = read_marker(root)
-    assert marker["num_records"] == 6 and marker["seed"] == 3 and 100 in marker["sampling_rates"]
-    assert len(load_evidence(root)) == 6
-    stamp = (root / "synthetic.json").stat().st_mtime_ns
-    again = cached_synthetic_root(6, seed=3, cache=tmp_path)
-    assert again == root and (root / "synthetic.json").stat().st_mtime_ns == stamp   # not rewritten
-
-
-def test_cached_synthetic_root_sizes_are_separate(tmp_path):
-    a = cached_synthetic_root(4, cache=tmp_path)
-    b = cached_synthetic_root(5, cache=tmp_path)
-    assert a != b and read_marker(a)["num_records"] == 4 and read_marker(b)["num_records"] == 5
-
-
-@pytest.mark.parametrize("bad", [0, -3, 2.5, "10", True])
-def test_cached_synthetic_root_rejects_bad_sizes(tmp_path, bad):
-    with pytest.raises(ValueError, match="num_records"):
-        cached_synthetic_root(bad, cache=tmp_path)
+from protoecg_lib.review_view import plot_deletion_example
 
 
 def _ecg():
@@ -113,37 +89,3 @@ def test_plot_hit_vs_chance_points_and_labels():
     assert [t.get_text() for t in ax.texts] == ["PVC (4)"]                       # only the informative label
     with pytest.raises(ValueError, match="no label rows"):
         plot_hit_vs_chance(_summary().loc[["all"]])
-
-
-def test_plot_localisation_bars_moves_the_legend_below():
-    from protoecg_lib.review_view import plot_localisation_bars
-
-    fig = plot_localisation_bars(_summary())
-    (ax,) = fig.axes
-    assert {p.get_gid() for p in ax.patches} == {"hit-rate"}
-    assert ax.get_legend() is None and len(fig.legends) == 1
-    legend = fig.legends[0]
-    assert [t.get_text() for t in legend.get_texts()] == ["chance (random window)", "hit rate"]
-    fig.canvas.draw()
-    box = legend.get_window_extent()
-    assert box.y1 <= ax.get_window_extent().y0                                   # entirely under the axes
-
-
-def test_plot_deletion_check_adds_headroom():
-    import pandas as pd
-
-    from protoecg_lib.quality import plot_deletion
-    from protoecg_lib.review_view import plot_deletion_check
-
-    rng = np.random.default_rng(1)
-    n = 40
-    df = pd.DataFrame({"ecg_id": np.arange(n), "label": ["PVC"] * n, "drop_top": rng.normal(0.02, 0.01, n),
-                       "drop_random": rng.normal(0.0, 0.01, n), "logit_drop_top": rng.normal(0.3, 0.1, n),
-                       "logit_drop_random": rng.normal(0.0, 0.1, n)})
-    plain, roomy = plot_deletion(df), plot_deletion_check(df, headroom=1.5)
-    assert len(roomy.axes) == 2 and roomy._protoecg_deletion["pairs"] == n
-    lo, hi = plain.axes[0].get_ylim()
-    assert np.allclose(roomy.axes[0].get_ylim(), (lo, lo + 1.5 * (hi - lo)))
-    assert np.allclose(roomy.axes[1].get_ylim(), plain.axes[1].get_ylim())
-    with pytest.raises(ValueError, match="headroom"):
-        plot_deletion_check(df, headroom=0.5)

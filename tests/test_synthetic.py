@@ -16,7 +16,8 @@ import torch
 from scipy.signal import find_peaks
 
 from protoecg_lib.data import synthetic as syn
-from protoecg_lib.data.synthetic import (EvidenceSpan, SyntheticConfig, evidence_mask, generate_record,
+from protoecg_lib.data.synthetic import (GENERATOR_VERSION, MARKER, TIERS, EvidenceSpan, SyntheticConfig, evidence_mask,
+                                         generate_record,
                                          load_evidence, read_marker, record_rng, sample_labels, synthetic_root,
                                          write_synthetic_root)
 from protoecg_lib.data._synth_labels import label_conflicts
@@ -448,3 +449,28 @@ def test_config_validation():
         SyntheticConfig(first_ecg_id=5)
     with pytest.raises(ValueError, match="writer"):
         SyntheticConfig(writer="fastest")
+
+
+def test_synthetic_root_by_tier_or_size_is_written_once_and_reused(tmp_path):
+    root = synthetic_root(6, seed=3, cache=tmp_path)
+    assert root == tmp_path / "synthetic" / "n6-3"
+    marker = read_marker(root)
+    assert marker["num_records"] == 6 and marker["seed"] == 3 and 100 in marker["sampling_rates"]
+    assert len(load_evidence(root)) == 6
+    stamp = (root / MARKER).stat().st_mtime_ns
+    assert synthetic_root(6, seed=3, cache=tmp_path) == root
+    assert (root / MARKER).stat().st_mtime_ns == stamp, "a matching root is not rewritten"
+    other = synthetic_root(5, seed=3, cache=tmp_path)
+    assert other != root and read_marker(other)["num_records"] == 5
+    tiny = synthetic_root("tiny", seed=3, cache=tmp_path)
+    assert tiny.name == "tiny-3" and read_marker(tiny)["num_records"] == TIERS["tiny"]
+    # a stale root (another generator version) is rebuilt in place
+    stale = read_marker(root) | {"version": "0-old"}
+    (root / MARKER).write_text(json.dumps(stale))
+    assert read_marker(synthetic_root(6, seed=3, cache=tmp_path))["version"] == GENERATOR_VERSION
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "huge", True])
+def test_synthetic_root_rejects_bad_sizes(tmp_path, bad):
+    with pytest.raises(ValueError, match="tier|num_records"):
+        synthetic_root(bad, cache=tmp_path)

@@ -364,18 +364,19 @@ def _write_contents(root: Path, num_records: int, seed: int, rates: tuple[int, .
     (root / MARKER).write_text(json.dumps(marker, indent=1) + "\n")           # written last
 
 
-def synthetic_root(tier: str = "default", seed: int = 0, cache: str | Path | None = None,
+def synthetic_root(tier: str | int = "default", seed: int = 0, cache: str | Path | None = None,
                    sampling_rates=(100,)) -> Path:
-    """A synthetic root of a named size, generated once into the cache and reused.
+    """A synthetic root of a named size, or of any number of records, generated once into the cache and reused.
 
     Parameters
     ----------
-    tier : {'tiny', 'default'}
-        Size from :data:`TIERS` (40 or 1500 records).
+    tier : {'tiny', 'default'} or int
+        Size from :data:`TIERS` (40 or 1500 records), or a number of records (a smaller root is a
+        prefix of a larger one: ecg_ids from 900001).
     seed : int
     cache : path, optional
         Cache base folder; default ``PROTOECG_CACHE`` (see :mod:`protoecg_lib.settings`). The root
-        is ``<cache>/synthetic/<tier>-<seed>``.
+        is ``<cache>/synthetic/<tier>-<seed>`` (``n<records>-<seed>`` for a number).
     sampling_rates : tuple of {100, 500}
 
     Returns
@@ -383,21 +384,27 @@ def synthetic_root(tier: str = "default", seed: int = 0, cache: str | Path | Non
     Path of a complete root (checked through its ``synthetic.json`` marker; rebuilt when the
     generator version changed or a rate is missing).
     """
-    if tier not in TIERS:
-        raise ValueError(f"unknown synthetic tier {tier!r}; choose one of {sorted(TIERS)} "
-                         "or call write_synthetic_root(root, num_records) for another size")
-    if cache is None:
-        root = settings.cache_dir("synthetic", f"{tier}-{seed}", create=False)
+    if isinstance(tier, (int, np.integer)) and not isinstance(tier, bool):
+        if tier < 1:
+            raise ValueError(f"synthetic_root: num_records={tier!r}; give a positive number of records")
+        num_records, name = int(tier), f"n{int(tier)}-{seed}"
+    elif isinstance(tier, str) and tier in TIERS:
+        num_records, name = TIERS[tier], f"{tier}-{seed}"
     else:
-        root = Path(cache).expanduser() / "synthetic" / f"{tier}-{seed}"
+        raise ValueError(f"unknown synthetic tier {tier!r}; choose one of {sorted(TIERS)} or give a number of "
+                         "records (num_records), e.g. synthetic_root(500)")
+    if cache is None:
+        root = settings.cache_dir("synthetic", name, create=False)
+    else:
+        root = Path(cache).expanduser() / "synthetic" / name
     cfg = SyntheticConfig()
     marker = read_marker(root)
     rates = tuple(sorted(set(sampling_rates)))
-    if _marker_matches(marker, TIERS[tier], seed, rates, cfg):
+    if _marker_matches(marker, num_records, seed, rates, cfg):
         return root
     if marker is not None and marker.get("version") == GENERATOR_VERSION:
         rates = tuple(sorted(set(rates) | set(marker.get("sampling_rates", ()))))
-    return write_synthetic_root(root, TIERS[tier], seed=seed, sampling_rates=rates, config=cfg, _if_exists="keep")
+    return write_synthetic_root(root, num_records, seed=seed, sampling_rates=rates, config=cfg, _if_exists="keep")
 
 
 # ---- evidence -------------------------------------------------------------------------------------
