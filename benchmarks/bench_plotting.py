@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 from protoecg_lib.plotting import (Highlight, plot_ecg, plot_ecg_pair, plot_lead_strip,  # noqa: E402
                                    plot_prototype_gallery, plot_segment)
 
-RECORD = Path("/work/shared/data/ptb-xl/records100/00000/00001_lr")
+RECORD = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb-xl" / "records100" / "00000" / "00001_lr"
 
 
 def load_ecg() -> tuple[np.ndarray, float, str]:

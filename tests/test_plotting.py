@@ -28,7 +28,6 @@ from protoecg_lib.plotting import (EcgPaper, Highlight, HouseStyle, plot_auroc_b
                                    plot_lead_strip, plot_prototype_gallery, plot_segment,
                                    plot_similarity_hist, plot_training_curves, relevant_lead)
 
-RECORD = Path("/work/shared/data/ptb-xl/records100/00000/00001_lr")
 COLUMN_OF = {"I": 0, "II": 0, "III": 0, "aVR": 1, "aVL": 1, "aVF": 1, "V1": 2, "V2": 2, "V3": 2,
              "V4": 3, "V5": 3, "V6": 3}
 
@@ -199,10 +198,9 @@ def test_torch_tensor_and_ptbxl_lead_names(ecg):
     np.testing.assert_allclose(line(fig.axes[0], "trace-aVF").get_ydata(), ecg[5, 250:500] - 10.0, rtol=1e-6)
 
 
-@pytest.mark.skipif(not RECORD.with_suffix(".hea").exists(), reason="mini PTB-XL excerpt not present")
-def test_real_record_renders_to_png():
+def test_real_record_renders_to_png(excerpt_root):
     wfdb = pytest.importorskip("wfdb")
-    rec = wfdb.rdrecord(str(RECORD))
+    rec = wfdb.rdrecord(str(excerpt_root / "records100" / "00000" / "00001_lr"))
     fig = plot_ecg(rec.p_signal.T, rec.fs, leads=rec.sig_name, highlights=[Highlight(2.0, 2.93)])
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
