@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import math
-from pathlib import Path
 
 import matplotlib
 
