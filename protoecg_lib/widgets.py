@@ -526,15 +526,45 @@ class ExplorerState:
         return [(f"{e}: {', '.join(self.true_labels(e)) or '(no label)'}", e) for e in self.ecg_ids]
 
     def explain(self, ecg_id: int):
-        """The :class:`~protoecg_lib.explain.Explanation` of one ECG (computed once, then cached)."""
+        """The :class:`~protoecg_lib.explain.Explanation` of one ECG (computed once, then cached).
+
+        It explains the predicted labels (most probable first) and then the ECG's true labels that
+        were missed, so that the explorer can show why a label was not predicted as well.
+        """
         from .explain import explain_run_ecg
 
         ecg_id = int(ecg_id)
         if ecg_id not in self._cache:
-            self._cache[ecg_id] = explain_run_ecg(self.run, ecg_id, self.data, model=self.model,
-                                                  provenance=self.provenance, top_k=self.top_k,
-                                                  threshold=self.threshold)
+            kwargs = dict(model=self.model, provenance=self.provenance, top_k=self.top_k, threshold=self.threshold)
+            ex = explain_run_ecg(self.run, ecg_id, self.data, **kwargs)
+            missed = [c for c in self.true_labels(ecg_id) if c not in ex.predicted]
+            if missed and ex.predicted:
+                ex = explain_run_ecg(self.run, ecg_id, self.data, labels=[*ex.predicted, *missed], **kwargs)
+            elif missed:   # nothing predicted: the missed true labels, most probable first
+                ex = explain_run_ecg(self.run, ecg_id, self.data, labels=sorted(missed, key=lambda c: -ex.probabilities[c]),
+                                     **kwargs)
+            self._cache[ecg_id] = ex
         return self._cache[ecg_id]
+
+    def label_options(self, ecg_id: int) -> list[tuple[str, str]]:
+        """Dropdown entries for the explained labels: ``("<code> p=<prob> (<verdict>)", code)``, where
+        the verdict is *correct*, *false alarm* or *missed* against the ECG's true labels."""
+        ex = self.explain(ecg_id)
+        truth = set(self.true_labels(ecg_id))
+
+        def verdict(e) -> str:
+            if e.predicted:
+                return "correct" if e.label in truth else "false alarm"
+            return "missed" if e.label in truth else "not predicted"
+
+        return [(f"{e.label} p={e.probability:.2f} ({verdict(e)})", e.label) for e in ex.labels]
+
+    def first_label(self, ecg_id: int) -> str | None:
+        """The label the explorer opens on: the most probable correct detection, else the first listed."""
+        ex = self.explain(ecg_id)
+        truth = set(self.true_labels(ecg_id))
+        correct = [e.label for e in ex.labels if e.predicted and e.label in truth]
+        return correct[0] if correct else (ex.labels[0].label if ex.labels else None)
 
     def predictions_table(self, ecg_id: int) -> pd.DataFrame:
         """Labels predicted, true or explained, with fused probability, most probable first."""
@@ -616,9 +646,12 @@ def explanation_explorer(run, data=None, *, ecg_ids: Sequence[int] | None = None
         try:
             ex = state.explain(ecg_dd.value)
             table.value = _table_html(state.predictions_table(ecg_dd.value))
-            note.value = f"<i>{html.escape(ex.note)}</i>"
-            label_dd.options = [(f"{e.label} (p={e.probability:.2f})", e.label) for e in ex.labels]
-            label_dd.value = ex.labels[0].label if ex.labels else None
+            missed = sum(1 for e in ex.labels if not e.predicted)
+            note.value = (f"<i>{len(ex.predicted)} label(s) reach the threshold {ex.threshold:g}"
+                          + (f"; {missed} true label(s) were missed and are listed after them" if missed else "")
+                          + ". Pick a label to see the prototypes behind it.</i>")
+            label_dd.options = state.label_options(ecg_dd.value)
+            label_dd.value = state.first_label(ecg_dd.value)
             on_label_options()
         finally:
             busy["on"] = False

@@ -210,12 +210,21 @@ def test_explanation_explorer_without_display(run, data):
     ex = state.explain(first)
     assert set(table.index) >= set(ex.predicted) | set(ex.true_labels)
     assert [v for _, v in c["label"].options] == [e.label for e in ex.labels]
+    truth = set(ex.true_labels)
+    listed = [e.label for e in ex.labels]
+    assert listed[:len(ex.predicted)] == ex.predicted, "predicted labels first, most probable first"
+    assert set(listed[len(ex.predicted):]) == truth - set(ex.predicted), "then the missed true labels"
+    for (text, code), e in zip(c["label"].options, ex.labels):
+        want = ("correct" if code in truth else "false alarm") if e.predicted else "missed"
+        assert text.endswith(f"({want})"), text
+    correct = [e.label for e in ex.labels if e.predicted and e.label in truth]
+    assert c["label"].value == (correct[0] if correct else listed[0]), "opens on a correct detection when there is one"
     # picking another ECG recomputes everything
     second = c["ecg"].options[1][1]
     c["ecg"].value = second
     ex2 = state.explain(second)
-    assert c["label"].value == ex2.labels[0].label
-    assert len(c["prototype"].options) == len(ex2.labels[0].prototypes)
+    assert c["label"].value == state.first_label(second)
+    assert len(c["prototype"].options) == len(ex2.label(c["label"].value).prototypes)
     if len(ex2.labels) > 1:
         c["label"].value = ex2.labels[1].label
         assert len(c["prototype"].options) == len(ex2.labels[1].prototypes)
