@@ -405,4 +405,8 @@ def cached_run(root: str | Path | None = None, preset: str | None = None, *, con
             return Run(folder)
         if verbose:
             print(f"no cached {preset} run for {root}: running the pipeline once into {folder}")
+            if preset == "paper":
+                print("  paper settings: up to 200 epochs per stage for three ResNet-18 branches and the baseline; "
+                      "on a GPU this takes hours on the full PTB-XL (less on a subset). It resumes if interrupted. "
+                      "For a run of minutes, set PROTOECG_FAST=1 before the setup cell.")
         return run_pipeline(root, out=folder, config=config, verbose=verbose)
