@@ -21,7 +21,6 @@ from torch import Tensor
 
 from .cooccurrence import jaccard, positive_counts
 from .losses import contrastive_masks, prototype_cosines
-from .metrics import bootstrap_ci
 from .plotting.style import house_style, new_figure
 
 __all__ = ["first_release_contrastive_loss", "top_cooccurring_pairs", "paired_auroc_difference", "ablation_table",
@@ -96,13 +95,6 @@ def top_cooccurring_pairs(targets, labels: Sequence[str], k: int = 10) -> pd.Dat
     return df.sort_values("jaccard", ascending=False, kind="stable").head(int(k)).reset_index(drop=True)
 
 
-def _columns(pred, codes: Sequence[str] | None):
-    if codes is None:
-        return pred.y_true, pred.scores
-    idx = [pred.labels.index(c) for c in codes]
-    return pred.y_true[:, idx], pred.scores[:, idx]
-
-
 def paired_auroc_difference(a, b, *, labels: Sequence[str] | None = None, metric: str = "macro",
                             n_boot: int = 200, seed: int = 0, alpha: float = 0.05) -> dict:
     """``b - a`` in macro (or weighted) AUROC with a paired patient-bootstrap interval (spec §8.1).
@@ -127,21 +119,11 @@ def paired_auroc_difference(a, b, *, labels: Sequence[str] | None = None, metric
         cannot be formed: some resample left no label with both classes in one of the models) and
         ``fraction_b_better`` (share of resamples where b wins).
     """
-    if not np.array_equal(np.asarray(a.ecg_id), np.asarray(b.ecg_id)):
-        raise ValueError("the two predictions cover different ECGs (or another order); compare runs on the same split")
+    from .evaluate import paired_difference
+
     if int(n_boot) < 1:
         raise ValueError(f"n_boot must be >= 1; got {n_boot!r}")
-    ya, sa = _columns(a, labels)
-    yb, sb = _columns(b, labels)
-    ci_a = bootstrap_ci(ya, sa, a.patient_id, metric, int(n_boot), seed, alpha)
-    ci_b = bootstrap_ci(yb, sb, b.patient_id, metric, int(n_boot), seed, alpha)
-    out = {"a": float(ci_a.point), "b": float(ci_b.point), "difference": float(ci_b.point - ci_a.point),
-           "lo": None, "hi": None, "fraction_b_better": None}
-    if ci_a.n_valid == ci_b.n_valid == int(n_boot):
-        diff = ci_b.samples - ci_a.samples                                    # (n_boot,)
-        lo, hi = np.percentile(diff, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-        out.update(lo=float(lo), hi=float(hi), fraction_b_better=float((diff > 0).mean()))
-    return out
+    return paired_difference(a, b, metric, int(n_boot), seed, alpha, labels=labels)
 
 
 _ROWS = (("fusion", "fusion, 71 labels"), ("fusion:rhythm", "fusion, rhythm labels"),

@@ -27,7 +27,7 @@ import pandas as pd
 from .labels import BRANCHES, LABEL_SETS, branch_of
 from .metrics import bootstrap_ci, evaluation_table, f1_scores, tune_thresholds
 
-__all__ = ["MODELS", "evaluate_predictions", "evaluate_run", "format_evaluation", "per_label_frame",
+__all__ = ["MODELS", "evaluate_predictions", "evaluate_run", "paired_difference", "format_evaluation", "per_label_frame",
            "comparison_frame"]
 
 #: The models a run holds predictions for, in report order (``who`` of :meth:`Run.predictions`).
@@ -109,19 +109,55 @@ def _subset(pred, codes):
                       None if pred.y_logit is None else pred.y_logit[:, idx])
 
 
-def _paired_difference(a, b, metric: str, n_boot: int, seed: int, alpha: float) -> dict:
-    """``b - a`` for macro/weighted AUROC with a paired patient-bootstrap interval (same resamples)."""
+def paired_difference(a, b, metric: str = "macro", n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
+                      labels=None) -> dict:
+    """``b - a`` in macro or weighted AUROC with a paired patient-bootstrap interval (spec §8.1).
+
+    Both models are scored on the same patient resamples (same ``seed``), so the interval is the
+    one of the difference, not of each model alone.
+
+    Parameters
+    ----------
+    a, b : Predictions
+        Of the same ECGs in the same order (e.g. ProtoECGNet and the baseline, or two runs on one
+        test fold); ranked by their ``scores`` (logits).
+    metric : {'macro', 'weighted'}
+    n_boot, seed, alpha
+        Bootstrap settings (``1 - alpha`` interval); ``n_boot=0`` gives the point estimates only.
+    labels : sequence of str, optional
+        Restrict both to these label columns.
+
+    Returns
+    -------
+    dict
+        ``a``, ``b`` (point estimates), ``difference`` (b - a), ``lo``, ``hi`` and
+        ``fraction_b_better`` (share of resamples where b wins); the last three are None when some
+        resample left no label with both classes.
+    """
     if not np.array_equal(np.asarray(a.ecg_id), np.asarray(b.ecg_id)):
-        raise ValueError("the two prediction files list different ECGs (or in another order); they must cover the "
+        raise ValueError("the two predictions list different ECGs (or in another order); they must cover the "
                          "same split")
+    if int(n_boot) != n_boot or n_boot < 0:
+        raise ValueError(f"n_boot must be a non-negative integer; got {n_boot!r}")
+    if labels is not None:
+        a, b = _subset(a, labels), _subset(b, labels)
     ci_a = bootstrap_ci(a.y_true, a.scores, a.patient_id, metric, max(n_boot, 1), seed, alpha)
     ci_b = bootstrap_ci(b.y_true, b.scores, b.patient_id, metric, max(n_boot, 1), seed, alpha)
-    out = {"protoecgnet": _none(ci_a.point), "baseline": _none(ci_b.point),
-           "difference": _none(ci_b.point - ci_a.point), "lo": None, "hi": None}
+    out = {"a": _none(ci_a.point), "b": _none(ci_b.point), "difference": _none(ci_b.point - ci_a.point),
+           "lo": None, "hi": None, "fraction_b_better": None}
     if n_boot > 0 and ci_a.n_valid == ci_b.n_valid == n_boot:
-        diff = ci_b.samples - ci_a.samples
+        diff = ci_b.samples - ci_a.samples                                        # (n_boot,)
         lo, hi = np.percentile(diff, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-        out.update(lo=float(lo), hi=float(hi), fraction_baseline_better=float((diff > 0).mean()))
+        out.update(lo=float(lo), hi=float(hi), fraction_b_better=float((diff > 0).mean()))
+    return out
+
+
+def _paired_difference(a, b, metric: str, n_boot: int, seed: int, alpha: float) -> dict:
+    """The interpretability price: :func:`paired_difference` with a = ProtoECGNet, b = the baseline."""
+    d = paired_difference(a, b, metric, n_boot, seed, alpha)
+    out = {"protoecgnet": d["a"], "baseline": d["b"], "difference": d["difference"], "lo": d["lo"], "hi": d["hi"]}
+    if d["fraction_b_better"] is not None:
+        out["fraction_baseline_better"] = d["fraction_b_better"]
     return out
 
 

@@ -184,3 +184,23 @@ def test_cli_evaluate(tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)
     assert d["n_boot"] == 0 and set(d["models"]) == {"fusion", "rhythm", "morphology", "global", "baseline"}
     assert main(["evaluate", "--run", str(tmp_path / "nope")]) == 2
+
+
+def test_paired_difference_matches_two_separate_scores_and_restricts_labels():
+    from protoecg_lib.evaluate import paired_difference
+    from protoecg_lib.metrics import macro_auroc
+
+    y, logits, ecg_id, pid = _random(120, LABELS, 3, signal=1.5)
+    strong = _preds(y, logits, ecg_id, pid, LABELS)
+    weak = _preds(y, logits + np.random.default_rng(4).normal(scale=3.0, size=logits.shape), ecg_id, pid, LABELS)
+    d = paired_difference(weak, strong, "macro", n_boot=0)
+    assert d["a"] == pytest.approx(macro_auroc(y, weak.scores)) and d["b"] == pytest.approx(macro_auroc(y, logits))
+    assert d["difference"] == pytest.approx(d["b"] - d["a"]) and d["lo"] is None
+    boot = paired_difference(weak, strong, "macro", n_boot=100, seed=0)
+    assert boot["lo"] <= boot["difference"] <= boot["hi"] and boot["fraction_b_better"] > 0.9
+    some = LABELS[4:7]
+    sub = paired_difference(weak, strong, "macro", n_boot=0, labels=some)
+    idx = [LABELS.index(c) for c in some]
+    assert sub["b"] == pytest.approx(macro_auroc(y[:, idx], logits[:, idx]))
+    with pytest.raises(ValueError, match="n_boot"):
+        paired_difference(weak, strong, n_boot=-1)
