@@ -472,3 +472,32 @@ def test_synthetic_root_by_tier_or_size_is_written_once_and_reused(tmp_path):
 def test_synthetic_root_rejects_bad_sizes(tmp_path, bad):
     with pytest.raises(ValueError, match="tier|num_records"):
         synthetic_root(bad, cache=tmp_path)
+
+
+def test_describe_beat_matches_the_rendered_record():
+    from protoecg_lib.data.synthetic import describe_beat
+
+    clean = SyntheticConfig(noise=False)
+    gen = np.random.default_rng(3)
+    state = gen.bit_generator.state
+    anatomy = describe_beat(["NORM", "SR"], gen, clean)
+    assert gen.bit_generator.state == state, "the caller's generator is not advanced"
+    x, _ = generate_record(["NORM", "SR"], fs=500, rng=3, config=clean)
+    ii = x[LEADS.index("II")]
+    r = anatomy.r_times[np.isfinite(anatomy.r_times)]
+    assert len(r) >= 8 and set(anatomy.kinds) == {"N"}
+    for t in r[(r > 0.1) & (r < 9.9)]:                       # each R peak is the largest deflection near it
+        k = int(round(t * 500))
+        window = np.abs(ii[k - 40:k + 40])
+        assert abs(int(np.argmax(window)) - 40) <= 5, t
+    origin, on, off = anatomy.segments["QRS"]
+    assert origin == "R peak" and on < 0 < off and 0.06 < off - on < 0.12
+    assert anatomy.segments["P"][0] == "P centre" and anatomy.segments["T"][1] > off
+    assert (anatomy.r_times - anatomy.p_times > 0.1).all()   # P before R by at least 100 ms
+    waves = anatomy.waves
+    assert {"wave", "segment", "relative_to", "centre_ms", "width_ms", "peak_II_mv", "peak_V1_mv"} <= set(waves)
+    assert set(waves["relative_to"]) == {"P centre", "R peak"}
+    wide = describe_beat(["CLBBB", "SR"], 5, clean).segments["QRS"]
+    assert wide[2] - wide[1] > 0.12, "CLBBB widens the QRS beyond 120 ms"
+    with pytest.raises(ValueError):
+        describe_beat(["NOT_A_CODE"], 0)

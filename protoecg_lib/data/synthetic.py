@@ -48,7 +48,7 @@ from ._synth_write import (PTBXL_COLUMNS, SUFFIX, metadata_table, record_path, t
 __all__ = [
     "SyntheticConfig", "EvidenceSpan", "TIERS", "GENERATOR_VERSION", "MARKER", "EVIDENCE_FILE",
     "LABEL_PHYSIOLOGY", "NOT_SIMULATED", "SIMULATED_LABELS", "PTBXL_COLUMNS",
-    "sample_labels", "generate_record", "record_rng", "write_synthetic_root", "synthetic_root", "read_marker",
+    "sample_labels", "generate_record", "describe_beat", "BeatAnatomy", "record_rng", "write_synthetic_root", "synthetic_root", "read_marker",
     "load_evidence", "evidence_mask",
 ]
 
@@ -228,6 +228,77 @@ def generate_record(labels: Iterable[str], fs: int = 100, rng=None, config: Synt
     codes = _check_labels(labels)
     plan = plan_record(codes, _as_rng(rng), cfg, heart_rate)
     return render_plan(plan, fs), _evidence_of(plan)
+
+
+@dataclass(frozen=True)
+class BeatAnatomy:
+    """The beat template of one synthetic record and when its beats fall (what :func:`describe_beat` returns).
+
+    Attributes
+    ----------
+    waves : DataFrame
+        One row per Gaussian wave of the sinus P wave and of the conducted beat: ``wave``, ``segment``
+        (``p``, ``sep``, ``qrs``, ``st``, ``t``, ...), ``relative_to`` (``"P centre"`` or ``"R peak"``),
+        ``centre_ms``, ``width_ms`` (sigma) and ``peak_<lead>_mv`` on the eight independent leads
+        I, II, V1-V6 (the other four follow from Einthoven's and Goldberger's relations).
+    segments : dict
+        ``"P"``, ``"QRS"``, ``"T"`` -> ``(relative_to, onset_s, offset_s)``: the segment's span as
+        +-2.5 sigma of its waves, relative to the P centre or the R peak (how the evidence is written).
+    p_times, r_times : ndarray, shape (n_beats,)
+        P-wave centre and R peak of every beat of the record, in s (NaN where a beat has none).
+    kinds : tuple of str
+        Beat kinds (``'N'`` sinus conducted, ``'V'`` PVC, ``'A'`` PAC, ``'P'`` paced, ...).
+    info : dict
+        Record-level draws: heart rate (/min), QRS axis (degrees), PR and QTc (s), base rhythm, ...
+    """
+
+    waves: "object"
+    segments: dict
+    p_times: np.ndarray
+    r_times: np.ndarray
+    kinds: tuple
+    info: dict
+
+
+def describe_beat(labels: Iterable[str], rng=None, config: SyntheticConfig | None = None,
+                  heart_rate: float | None = None) -> BeatAnatomy:
+    """The waves and beat times behind ``generate_record(labels, rng=rng, ...)``, for teaching and checks.
+
+    The same ``labels``, ``rng`` (seed or Generator, which is not advanced), ``config`` and
+    ``heart_rate`` as :func:`generate_record` describe the record that call renders.
+
+    Returns
+    -------
+    BeatAnatomy
+    """
+    import copy
+
+    import pandas as pd
+
+    from ._synth_knobs import conducted_template, record_knobs, sinus_p_template
+    from ._synth_model import CHANNELS, QRS_TAGS
+    from ._synth_record import _Builder
+
+    cfg = config or SyntheticConfig()
+    codes = _check_labels(labels)
+    gen = _as_rng(rng)
+    plan = plan_record(codes, copy.deepcopy(gen), cfg, heart_rate)                # the record's own draws
+    builder = _Builder(codes, copy.deepcopy(gen), cfg, heart_rate)                # the same draws, kept as waves
+    record_knobs(builder)
+    beat, p_wave = conducted_template(builder), sinus_p_template(builder)
+    rows = []
+    for tm, origin in ((p_wave, "P centre"), (beat, "R peak")):
+        for i, name in enumerate(tm.names):
+            peak = tm.channel_values(i, builder.geom)                             # (8,) mV
+            rows.append({"wave": name, "segment": tm.tags[i], "relative_to": origin, "centre_ms": 1000 * tm.off[i],
+                         "width_ms": 1000 * tm.sig[i], **{f"peak_{c}_mv": float(v) for c, v in zip(CHANNELS, peak)}})
+    segments = {name: (origin, *span) for name, origin, span in (
+        ("P", "P centre", p_wave.extent(("p",))), ("QRS", "R peak", beat.extent(QRS_TAGS)),
+        ("T", "R peak", beat.extent(("t",)))) if span is not None}
+    return BeatAnatomy(waves=pd.DataFrame(rows), segments=segments,
+                       p_times=np.array([b.p for b in plan.beats], dtype=float),
+                       r_times=np.array([b.r for b in plan.beats], dtype=float),
+                       kinds=tuple(b.kind for b in plan.beats), info=dict(plan.info))
 
 
 def record_rng(seed: int, index: int) -> np.random.Generator:
