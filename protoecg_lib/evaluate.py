@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .labels import BRANCHES, LABEL_SETS, branch_of
-from .metrics import bootstrap_ci, evaluation_table, f1_scores, tune_thresholds
+from .metrics import bootstrap_ci, evaluation_table, f1_scores, sigmoid, tune_thresholds
 
 __all__ = ["MODELS", "evaluate_predictions", "evaluate_run", "paired_difference", "format_evaluation", "per_label_frame",
            "comparison_frame"]
@@ -35,10 +35,6 @@ MODELS = ("fusion", "rhythm", "morphology", "global", "baseline")
 _NAMES = {"fusion": "ProtoECGNet (fusion, 71 labels)", "rhythm": "rhythm branch (own classifier)",
           "morphology": "morphology branch (own classifier)", "global": "global branch (own classifier)",
           "baseline": "black-box baseline (71 labels)"}
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return np.exp(-np.logaddexp(0.0, -np.asarray(x, dtype=np.float64)))
 
 
 def _branch(code: str) -> str | None:
@@ -88,7 +84,7 @@ def evaluate_predictions(test, val=None, *, n_boot: int = 1000, seed: int = 0, a
         thresholds = tune_thresholds(val.y_true, val.scores, default=0.0 if logit_scores else 0.5)
         has_pos = val.y_true.sum(axis=0) > 0
         f1, f1_macro, f1_micro = f1_scores(test.y_true, test.scores, thresholds)
-        probs = _sigmoid(thresholds) if logit_scores else thresholds
+        probs = sigmoid(thresholds) if logit_scores else thresholds
         for entry, t, p, f, ok in zip(result["per_label"], thresholds, probs, f1, has_pos):
             entry.update(threshold=float(t), threshold_prob=float(p), f1=_none(f),
                          threshold_source="validation" if ok else "default 0.5 (no validation positive)")

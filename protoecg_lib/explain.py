@@ -170,6 +170,14 @@ class LabelExplanation:
         """Sum of all prototypes' contributions (``logit - bias``)."""
         return float(sum(self.branch_totals.values()))
 
+    def listed(self, which: str = "for") -> list[PrototypeEvidence]:
+        """One of the three lists: ``'for'`` (own-class prototypes), ``'against'`` (most negative
+        contributions) or ``'strongest'`` (largest positive contributions, any class)."""
+        lists = {"for": self.prototypes, "against": self.against, "strongest": self.strongest}
+        if which not in lists:
+            raise ValueError(f"which must be one of {sorted(lists)}; got {which!r}")
+        return lists[which]
+
 
 @dataclass
 class Explanation:
@@ -618,10 +626,7 @@ def explanation_figure(explanation: Explanation, prototype_rank: int = 0, label:
     if not explanation.labels:
         raise ValueError(f"ECG {explanation.ecg_id}: nothing is explained")
     entry = explanation.label(label) if label is not None else explanation.labels[0]
-    lists = {"for": entry.prototypes, "against": entry.against, "strongest": entry.strongest}
-    if which not in lists:
-        raise ValueError(f"which must be one of {sorted(lists)}; got {which!r}")
-    items = lists[which]
+    items = entry.listed(which)
     against = which == "against"
     if not 0 <= prototype_rank < len(items):
         what = {"for": "own-class prototypes", "against": "negative contributions",

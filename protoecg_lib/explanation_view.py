@@ -174,11 +174,7 @@ def evidence_table(explanation, label: str, which: str = "for") -> pd.DataFrame:
         kind, similarity, weight, contribution, rank_by_similarity, match_start, match_length,
         source_ecg_id, source_labels``.
     """
-    entry = explanation.label(label)
-    lists = {"for": entry.prototypes, "against": entry.against, "strongest": entry.strongest}
-    if which not in lists:
-        raise ValueError(f"which must be one of {sorted(lists)}; got {which!r}")
-    rows = [{k: getattr(ev, k) for k in _EVIDENCE_COLUMNS} for ev in lists[which]]
+    rows = [{k: getattr(ev, k) for k in _EVIDENCE_COLUMNS} for ev in explanation.label(label).listed(which)]
     for row in rows:
         row["source_labels"] = " ".join(row["source_labels"] or []) or None
     df = pd.DataFrame(rows, columns=list(_EVIDENCE_COLUMNS))
@@ -193,11 +189,7 @@ def first_shown(explanation, label: str, which: str = "for", kind: str | None = 
     explanation. ``kind`` (``'global-1d'``, ``'local-2d'``, ``'global-2d'``) keeps only
     prototypes of that kind. Returns None when there is none.
     """
-    entry = explanation.label(label)
-    lists = {"for": entry.prototypes, "against": entry.against, "strongest": entry.strongest}
-    if which not in lists:
-        raise ValueError(f"which must be one of {sorted(lists)}; got {which!r}")
-    for k, ev in enumerate(lists[which]):
+    for k, ev in enumerate(explanation.label(label).listed(which)):
         if ev.projected and ev.source_ecg_id in explanation.sources and (kind is None or ev.kind == kind):
             return k
     return None

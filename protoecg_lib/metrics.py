@@ -23,7 +23,7 @@ import pandas as pd
 __all__ = [
     "auroc_per_label", "macro_auroc", "weighted_auroc", "BootstrapCI", "bootstrap_ci",
     "bootstrap_counts", "tune_thresholds", "f1_scores", "evaluation_table", "Predictions",
-    "read_predictions", "SKIP_NO_POSITIVE", "SKIP_NO_NEGATIVE",
+    "read_predictions", "sigmoid", "SKIP_NO_POSITIVE", "SKIP_NO_NEGATIVE",
 ]
 
 #: Reasons a label is left out of the AUROC.
@@ -35,6 +35,11 @@ _CHUNK = 250  # bootstrap resamples processed together (bounds memory to a few (
 
 
 # --------------------------------------------------------------------------- input checks
+def sigmoid(logits) -> np.ndarray:
+    """Probabilities from logits, float64 (numerically stable: no overflow for large |logit|)."""
+    return np.exp(-np.logaddexp(0.0, -np.asarray(logits, dtype=np.float64)))
+
+
 def _check_pair(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
     """Validate ``(N, C)`` 0/1 targets and finite scores of the same shape."""
     y = np.asarray(y_true)

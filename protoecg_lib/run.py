@@ -31,7 +31,7 @@ __all__ = ["Run", "write_predictions"]
 def write_predictions(path: Path, ecg_id, patient_id, labels, y_true, y_logit) -> Path:
     """Write per-record predictions: ``ecg_id, patient_id``, then ``true_<code>``, ``prob_<code>`` and
     ``logit_<code>`` per label (the logits keep the ranking where probabilities saturate)."""
-    from .train import sigmoid
+    from .metrics import sigmoid
 
     y_logit = np.asarray(y_logit, dtype=np.float64)
     df = pd.DataFrame({"ecg_id": np.asarray(ecg_id), "patient_id": np.asarray(patient_id)})

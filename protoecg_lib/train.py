@@ -42,7 +42,7 @@ from .cooccurrence import jaccard
 from .data.dataset import PTBXL, Split
 from .data.torchdata import SplitDataset, as_batch, make_loader
 from .losses import LossWeights, PrototypeLoss, fusion_loss, weighted_bce
-from .metrics import macro_auroc
+from .metrics import macro_auroc, sigmoid
 from .models import ProtoBranch
 from .notebook import pick_device
 
@@ -302,11 +302,6 @@ def predict_logits(model: Callable[[Tensor], Tensor], signals, batch_size: int =
         x = as_batch(signals[start:start + batch_size], device)
         outs.append(model(x).double().cpu())
     return torch.cat(outs).numpy()
-
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    """Probabilities from logits, float64 (numerically stable)."""
-    return np.exp(-np.logaddexp(0.0, -np.asarray(logits, dtype=np.float64)))
 
 
 @torch.no_grad()
