@@ -36,7 +36,7 @@ _CHUNK = 250  # bootstrap resamples processed together (bounds memory to a few (
 
 # --------------------------------------------------------------------------- input checks
 def sigmoid(logits) -> np.ndarray:
-    """Probabilities from logits, float64 (numerically stable: no overflow for large |logit|)."""
+    """Probabilities from logits, float64 (numerically stable: no overflow for logits of any size)."""
     return np.exp(-np.logaddexp(0.0, -np.asarray(logits, dtype=np.float64)))
 
 

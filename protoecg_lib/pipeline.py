@@ -35,8 +35,8 @@ from .models.baseline import BaselineConfig, BaselineNet
 from .notebook import pick_device
 from .push import project_prototypes, provenance_summary, save_provenance
 from .run import Run, write_predictions
-from .metrics import tune_thresholds
-from .train import (TrainConfig, branch_features, fusion_criterion, predict_logits, sigmoid, train_baseline,
+from .metrics import sigmoid, tune_thresholds
+from .train import (TrainConfig, branch_features, fusion_criterion, predict_logits, train_baseline,
                     train_branch, train_head, train_presets)
 
 __all__ = ["PipelineConfig", "pipeline_config", "run_pipeline", "cached_run", "format_summary_table", "open_context",

@@ -48,7 +48,7 @@ from .notebook import pick_device
 
 __all__ = [
     "STAGES", "TrainConfig", "train_presets", "StageResult", "set_stage", "train_branch",
-    "branch_features", "train_head", "train_baseline", "predict_logits", "sigmoid", "fit_epochs",
+    "branch_features", "train_head", "train_baseline", "predict_logits", "fit_epochs",
     "fusion_criterion",
 ]
 
