@@ -8,8 +8,8 @@ import time
 import numpy as np
 import torch
 
-from protoecg_lib.cooccurrence import class_weights, jaccard
-from protoecg_lib.losses import PrototypeLoss
+from protoecg_lib.training.cooccurrence import class_weights, jaccard
+from protoecg_lib.training.losses import PrototypeLoss
 
 BRANCHES = {  # name: (classes, prototypes per class, prototype shape after P)
     "rhythm (1D)": (16, 5, (512,)),

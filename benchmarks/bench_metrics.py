@@ -8,7 +8,7 @@ import time
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from protoecg_lib.metrics import bootstrap_ci, bootstrap_counts, evaluation_table, macro_auroc
+from protoecg_lib.evaluation.metrics import bootstrap_ci, bootstrap_counts, evaluation_table, macro_auroc
 
 
 def fake_test_split(n=2198, c=71, patients=1900, seed=0):

@@ -18,9 +18,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from protoecg_lib.data import synthetic as syn  # noqa: E402
-from protoecg_lib.data._synth_record import plan_record, render_plan  # noqa: E402
-from protoecg_lib.data._synth_write import to_digital, write_wfdb_fast, write_wfdb_lib  # noqa: E402
+from protoecg_lib import synthetic as syn  # noqa: E402
+from protoecg_lib.synthetic.record import plan_record, render_plan  # noqa: E402
+from protoecg_lib.synthetic.writer import to_digital, write_wfdb_fast, write_wfdb_lib  # noqa: E402
 
 
 def _rate(n: int, seconds: float) -> str:

@@ -22,7 +22,7 @@ from scipy.signal import butter, filtfilt
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from protoecg_lib.data.synthetic import synthetic_root
+from protoecg_lib.synthetic import synthetic_root
 from protoecg_lib.labels import BRANCH_OF, LABEL_SETS
 
 CODES = LABEL_SETS["all"]

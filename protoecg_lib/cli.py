@@ -55,7 +55,7 @@ def _cmd_data_download(args) -> int:
 
 
 def _cmd_data_synth(args) -> int:
-    from .data.synthetic import write_synthetic_root
+    from .synthetic import write_synthetic_root
 
     try:
         path = write_synthetic_root(args.root, num_records=args.num_records, seed=args.seed,
@@ -68,7 +68,7 @@ def _cmd_data_synth(args) -> int:
 
 
 def _cmd_pipeline(args) -> int:
-    from .pipeline import pipeline_config, run_pipeline
+    from .training.pipeline import pipeline_config, run_pipeline
 
     config = pipeline_config(args.preset, baseline=not args.no_baseline, seed=args.seed)
     if args.epochs is not None:
@@ -81,10 +81,10 @@ def _cmd_pipeline(args) -> int:
 
 def _cmd_train(args) -> int:
     """One stage of one branch (or the fusion head), reading earlier stages from the run directory."""
-    from .checkpoints import load_checkpoint
+    from .models.checkpoints import load_checkpoint
     from .labels import BRANCHES
     from .models import ProtoBranch
-    from .pipeline import (_start_run, open_context, pipeline_config, step_baseline, step_classifier, step_fusion,
+    from .training.pipeline import (_start_run, open_context, pipeline_config, step_baseline, step_classifier, step_fusion,
                            step_joint, step_projection)
 
     config = pipeline_config(args.preset, seed=args.seed)
@@ -132,7 +132,7 @@ def _cmd_train(args) -> int:
         if args.stage == "joint":
             step_joint(ctx, name, init=init)
         else:
-            from .train import train_branch
+            from .training.trainer import train_branch
 
             branch = init or load_checkpoint(need(out / name / "joint" / "best.pt", "joint"))[0]
             train_branch(branch, ctx.ds, "prototypes", config.train["prototypes"], out / name / "prototypes",
@@ -151,7 +151,7 @@ def _cmd_train(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     """Metrics of a finished run from its saved predictions (spec §8.1)."""
-    from .evaluate import evaluate_run, format_evaluation
+    from .evaluation.evaluate import evaluate_run, format_evaluation
 
     result = evaluate_run(args.run, args.split, n_boot=args.n_boot, seed=args.seed)
     if args.json:
@@ -163,7 +163,7 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_explain(args) -> int:
     """A case-based explanation of one ECG: JSON and one PNG per (label, prototype) (spec §7)."""
-    from .explain import explain_run_ecg, save_explanation
+    from .evaluation.explain import explain_run_ecg, save_explanation
 
     try:
         explanation = explain_run_ecg(args.run, args.ecg_id, top_k=args.top_k, threshold=args.threshold,

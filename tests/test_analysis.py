@@ -1,4 +1,4 @@
-"""Tests of protoecg_lib.analysis: layer shapes, parameter counts, pooled similarities, pooled AUROC, figures."""
+"""Tests of protoecg_lib.teaching.anatomy: layer shapes, parameter counts, pooled similarities, pooled AUROC, figures."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ import torch
 from matplotlib.image import AxesImage
 from sklearn.metrics import roc_auc_score
 
-from protoecg_lib.analysis import (class_scores, layer_shapes, parameter_counts, plot_last_layer,
+from protoecg_lib.teaching.anatomy import (class_scores, layer_shapes, parameter_counts, plot_last_layer,
                                    plot_window_similarity, pooled_auroc, pooled_similarities)
 from protoecg_lib.models import BranchConfig, ProtoBranch, ResNet18_1D, ResNet18_2D, get_preset
 

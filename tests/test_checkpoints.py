@@ -1,4 +1,4 @@
-"""Tests of protoecg_lib.checkpoints: round trips, strict loading, corrupt files, atomic writes."""
+"""Tests of protoecg_lib.models.checkpoints: round trips, strict loading, corrupt files, atomic writes."""
 from __future__ import annotations
 
 import os
@@ -6,8 +6,8 @@ import os
 import pytest
 import torch
 
-from protoecg_lib import checkpoints
-from protoecg_lib.checkpoints import CheckpointError, load_checkpoint, load_weights, read_checkpoint, save_checkpoint
+from protoecg_lib.models import checkpoints
+from protoecg_lib.models.checkpoints import CheckpointError, load_checkpoint, load_weights, read_checkpoint, save_checkpoint
 from protoecg_lib.models import ProtoBranch, ProtoECGNet, get_preset
 from protoecg_lib.models.baseline import BaselineConfig, BaselineNet
 

@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-from protoecg_lib.contrastive_view import (ablation_table, first_release_contrastive_loss, paired_auroc_difference,
+from protoecg_lib.teaching.contrastive import (ablation_table, first_release_contrastive_loss, paired_auroc_difference,
                                            plot_cosine_vs_jaccard, top_cooccurring_pairs)
-from protoecg_lib.latent import cosine_vs_jaccard, unit_vectors
-from protoecg_lib.losses import contrastive_loss
-from protoecg_lib.metrics import Predictions
+from protoecg_lib.teaching.latent import cosine_vs_jaccard, unit_vectors
+from protoecg_lib.training.losses import contrastive_loss
+from protoecg_lib.evaluation.metrics import Predictions
 from protoecg_lib.models import class_identity
 
 

@@ -8,11 +8,11 @@ import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
 from protoecg_lib.cli import main
-from protoecg_lib.evaluate import (comparison_frame, evaluate_predictions, evaluate_run, format_evaluation,
+from protoecg_lib.evaluation.evaluate import (comparison_frame, evaluate_predictions, evaluate_run, format_evaluation,
                                    per_label_frame)
 from protoecg_lib.labels import BRANCHES, LABEL_SETS
-from protoecg_lib.metrics import Predictions, read_predictions
-from protoecg_lib.run import Run, write_predictions
+from protoecg_lib.evaluation.metrics import Predictions, read_predictions
+from protoecg_lib.runs.run import Run, write_predictions
 
 
 def _random(n, labels, seed, signal=1.0, patients=None):
@@ -187,8 +187,8 @@ def test_cli_evaluate(tmp_path, capsys):
 
 
 def test_paired_difference_matches_two_separate_scores_and_restricts_labels():
-    from protoecg_lib.evaluate import paired_difference
-    from protoecg_lib.metrics import macro_auroc
+    from protoecg_lib.evaluation.evaluate import paired_difference
+    from protoecg_lib.evaluation.metrics import macro_auroc
 
     y, logits, ecg_id, pid = _random(120, LABELS, 3, signal=1.5)
     strong = _preds(y, logits, ecg_id, pid, LABELS)

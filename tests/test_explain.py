@@ -14,15 +14,15 @@ import pytest
 import torch
 from matplotlib.colors import to_hex
 
-from protoecg_lib.checkpoints import save_checkpoint
+from protoecg_lib.models.checkpoints import save_checkpoint
 from protoecg_lib.cli import main
 from protoecg_lib.data import Split, load_ptbxl
-from protoecg_lib.explain import (Explanation, explain_ecg, explain_run_ecg, explanation_figure, prototype_figure,
+from protoecg_lib.evaluation.explain import (Explanation, explain_ecg, explain_run_ecg, explanation_figure, prototype_figure,
                                   prototype_kind, save_explanation)
 from protoecg_lib.labels import BRANCHES, LABEL_SETS, LEADS
 from protoecg_lib.models import BranchConfig, ModelConfig, ProtoECGNet
-from protoecg_lib.push import project_prototypes, save_provenance
-from protoecg_lib.run import Run, write_predictions
+from protoecg_lib.training.projection import project_prototypes, save_provenance
+from protoecg_lib.runs.run import Run, write_predictions
 
 torch.set_num_threads(1)
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from protoecg_lib.data import load_ptbxl
-from protoecg_lib.explain import explain_run_ecg, explanation_figure
-from protoecg_lib.explanation_view import (CASE_KINDS, evidence_table, explain_label, first_shown,
+from protoecg_lib.evaluation.explain import explain_run_ecg, explanation_figure
+from protoecg_lib.teaching.explanation import (CASE_KINDS, evidence_table, explain_label, first_shown,
                                            logit_decomposition, plot_contributions, prediction_cases)
 from protoecg_lib.labels import BRANCHES
-from protoecg_lib.metrics import Predictions
+from protoecg_lib.evaluation.metrics import Predictions
 from test_explain import build_tiny_run
 
 torch.set_num_threads(1)

@@ -1,15 +1,15 @@
-"""Tests of protoecg_lib.latent: PCA maps, toy objectives and optimisation, cosine structure vs Jaccard."""
+"""Tests of protoecg_lib.teaching.latent: PCA maps, toy objectives and optimisation, cosine structure vs Jaccard."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from protoecg_lib.cooccurrence import jaccard
-from protoecg_lib.latent import (PCA2D, TOY_TERMS, branch_latents, class_pair_cosines, cosine_structure, snapshot_panels,
+from protoecg_lib.training.cooccurrence import jaccard
+from protoecg_lib.teaching.latent import (PCA2D, TOY_TERMS, branch_latents, class_pair_cosines, cosine_structure, snapshot_panels,
                                  cosine_vs_jaccard, fit_pca_2d, optimize_prototypes, pca_2d, primary_labels,
                                  toy_objective, unit_vectors)
-from protoecg_lib.losses import clustering_loss, contrastive_loss, diversity_loss, separation_loss
+from protoecg_lib.training.losses import clustering_loss, contrastive_loss, diversity_loss, separation_loss
 from protoecg_lib.models import BranchConfig, ProtoBranch, class_identity
 
 torch.set_num_threads(1)
@@ -254,7 +254,7 @@ def test_cosine_vs_jaccard_shape_error():
 
 
 def test_snapshot_panels_layout():
-    from protoecg_lib.latent import Trajectory
+    from protoecg_lib.teaching.latent import Trajectory
 
     snaps = torch.stack([unit_vectors([0, 90]) * 3, unit_vectors([45, 180])])     # (S=2, P=2, 2), lengths ignored
     traj = Trajectory(prototypes=snaps, steps=[0, 10], losses=[1.0, 0.5])

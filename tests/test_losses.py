@@ -1,12 +1,12 @@
-"""Tests of protoecg_lib.losses on hand-built tensors (spec §3, §9.1 A3/A5/A6, §11 item 7)."""
+"""Tests of protoecg_lib.training.losses on hand-built tensors (spec §3, §9.1 A3/A5/A6, §11 item 7)."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from protoecg_lib.cooccurrence import class_weights, jaccard
-from protoecg_lib.losses import (
+from protoecg_lib.training.cooccurrence import class_weights, jaccard
+from protoecg_lib.training.losses import (
     LossWeights, PrototypeLoss, clustering_loss, contrastive_loss, contrastive_masks, diversity_loss,
     fusion_loss, l1_last_layer, separation_loss, sparsity_loss, weighted_bce,
 )

@@ -1,4 +1,4 @@
-"""Tests of protoecg_lib.metrics against scikit-learn and crafted examples (spec §8.1)."""
+"""Tests of protoecg_lib.evaluation.metrics against scikit-learn and crafted examples (spec §8.1)."""
 import json
 
 import numpy as np
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
-from protoecg_lib.metrics import (
+from protoecg_lib.evaluation.metrics import (
     SKIP_NO_NEGATIVE, SKIP_NO_POSITIVE, auroc_per_label, bootstrap_ci, bootstrap_counts,
     evaluation_table, f1_scores, macro_auroc, read_predictions, tune_thresholds, weighted_auroc,
 )

@@ -482,7 +482,7 @@ def test_training_curves_from_records_and_run_dir(tmp_path):
 
 
 def test_training_curves_legend_has_only_the_drawn_stages_and_accepts_a_run(tmp_path):
-    from protoecg_lib.run import Run
+    from protoecg_lib.runs.run import Run
 
     recs = metrics_records() + [{"branch": "fusion", "stage": "fusion", "epoch": e, "train_loss": 1.0 / (e + 1),
                                  "val_loss": 1.2, "val_auroc": 0.7} for e in range(3)]

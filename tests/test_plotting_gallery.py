@@ -10,7 +10,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from protoecg_lib.data.synthetic import EvidenceSpan, SyntheticConfig, generate_record  # noqa: E402
+from protoecg_lib.synthetic import EvidenceSpan, SyntheticConfig, generate_record  # noqa: E402
 from protoecg_lib.plotting.gallery import (GalleryRow, evidence_highlights, example_record,  # noqa: E402
                                            heart_rate_bpm, plot_synthetic_gallery, rr_intervals)
 

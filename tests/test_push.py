@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from protoecg_lib.data import load_ptbxl
-from protoecg_lib.push import (load_provenance, project_prototypes, provenance_summary, save_provenance,
+from protoecg_lib.training.projection import (load_provenance, project_prototypes, provenance_summary, save_provenance,
                                source_similarities)
 
 from test_train import _take, tiny_branch

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from protoecg_lib.data import Split, load_ptbxl
-from protoecg_lib.data.synthetic import EvidenceSpan, load_evidence, write_synthetic_root
+from protoecg_lib.synthetic import EvidenceSpan, load_evidence, write_synthetic_root
 from protoecg_lib.labels import BRANCHES, LABEL_SETS
 from protoecg_lib.models import BranchOutput, ModelOutput, ProtoECGNet
-from protoecg_lib.quality import (deletion_check, deletion_summary, localisation_hits, localisation_summary,
+from protoecg_lib.evaluation.quality import (deletion_check, deletion_summary, localisation_hits, localisation_summary,
                                   neutralize, plot_deletion, plot_localisation, run_deletion_check, run_localisation,
                                   window_cover)
 from test_explain import build_tiny_run, tiny_config

@@ -1,4 +1,4 @@
-"""Tests of the synthetic PTB-XL generator (protoecg_lib.data.synthetic).
+"""Tests of the synthetic PTB-XL generator (protoecg_lib.synthetic).
 
 Physiology is measured from the signals (R peaks, QRS width, P-wave energy), never read back from
 the generator's parameters.
@@ -15,12 +15,12 @@ import pytest
 import torch
 from scipy.signal import find_peaks
 
-from protoecg_lib.data import synthetic as syn
-from protoecg_lib.data.synthetic import (GENERATOR_VERSION, MARKER, TIERS, EvidenceSpan, SyntheticConfig, evidence_mask,
+from protoecg_lib import synthetic as syn
+from protoecg_lib.synthetic import (GENERATOR_VERSION, MARKER, TIERS, EvidenceSpan, SyntheticConfig, evidence_mask,
                                          generate_record,
                                          load_evidence, read_marker, record_rng, sample_labels, synthetic_root,
                                          write_synthetic_root)
-from protoecg_lib.data._synth_labels import label_conflicts
+from protoecg_lib.synthetic.findings import label_conflicts
 from protoecg_lib.labels import LABEL_SETS, LEADS, check_statements_csv
 
 torch.set_num_threads(1)
@@ -401,7 +401,7 @@ def test_marker_written_and_interrupted_write_leaves_nothing(root, tmp_path, mon
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(syn, "_write_contents", boom)
+    monkeypatch.setattr(syn.root, "_write_contents", boom)
     with pytest.raises(KeyboardInterrupt):
         write_synthetic_root(tmp_path / "broken", 5)
     assert not (tmp_path / "broken").exists()
@@ -475,7 +475,7 @@ def test_synthetic_root_rejects_bad_sizes(tmp_path, bad):
 
 
 def test_describe_beat_matches_the_rendered_record():
-    from protoecg_lib.data.synthetic import describe_beat
+    from protoecg_lib.synthetic import describe_beat
 
     clean = SyntheticConfig(noise=False)
     gen = np.random.default_rng(3)

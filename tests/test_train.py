@@ -9,7 +9,7 @@ import torch
 
 from protoecg_lib.data import Split, load_ptbxl
 from protoecg_lib.models import BranchConfig, ProtoBranch
-from protoecg_lib.train import TrainConfig, set_stage, train_branch
+from protoecg_lib.training.trainer import TrainConfig, set_stage, train_branch
 
 torch.set_num_threads(1)
 
@@ -114,7 +114,7 @@ def test_early_stopping_and_best_checkpoint(small, tmp_path):
     assert res.epochs_run <= 6
     if res.epochs_run < 6:
         assert res.stopped_early
-    from protoecg_lib.checkpoints import load_checkpoint
+    from protoecg_lib.models.checkpoints import load_checkpoint
 
     best, extra = load_checkpoint(tmp_path / "best.pt")
     assert extra["epoch"] == res.best_epoch
@@ -132,7 +132,7 @@ def test_labels_without_training_positive_stay_finite(small):
 
 
 def test_branch_features_runs_on_the_branch_device_and_names_a_mismatch(small):
-    from protoecg_lib.train import branch_features
+    from protoecg_lib.training.trainer import branch_features
 
     branch = tiny_branch("global")
     x = np.asarray(small["global"][1].signals[:5])

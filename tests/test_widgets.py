@@ -10,7 +10,7 @@ import torch
 
 from protoecg_lib.data import load_ptbxl
 from protoecg_lib.labels import BRANCHES
-from protoecg_lib.widgets import (LIKERT, QUESTIONS, REVIEW_COLUMNS, ExplorerState, ReviewSession,
+from protoecg_lib.widgets.views import (LIKERT, QUESTIONS, REVIEW_COLUMNS, ExplorerState, ReviewSession,
                                   explanation_explorer, figure_output, prototype_review, read_reviews,
                                   summarize_reviews)
 from test_explain import build_tiny_run

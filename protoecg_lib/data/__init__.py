@@ -1,14 +1,11 @@
 """PTB-XL data: metadata, signals through wfdb, a memory-mapped cache, preprocessing, splits,
-torch loaders, download, and a synthetic generator with ground-truth evidence."""
+torch loaders and download. The synthetic generator is :mod:`protoecg_lib.synthetic`."""
 from .dataset import FULL_NUM_RECORDS, PTBXL, SPLITS, Split, load_ptbxl
 from .metadata import DEFAULT_FOLDS, DataError, FoldMapping, parse_scp_codes, read_metadata, targets_from_codes
 from .preprocess import LeadStandardizer, highpass
 from .records import read_record, resample
 from .resolve import describe_source, resolve_root
 from .summary import format_summary, summarize
-from .synthetic import (LABEL_PHYSIOLOGY, NOT_SIMULATED, SIMULATED_LABELS, TIERS, EvidenceSpan, SyntheticConfig,
-                        describe_beat, evidence_mask, generate_record, load_evidence, read_marker, record_rng,
-                        sample_labels, synthetic_root, write_synthetic_root)
 from .torchdata import SplitDataset, as_batch, make_loader, sample_weights
 
 __all__ = [
@@ -17,7 +14,4 @@ __all__ = [
     "highpass", "LeadStandardizer", "read_record", "resample",
     "resolve_root", "describe_source", "summarize", "format_summary",
     "SplitDataset", "make_loader", "sample_weights", "as_batch",
-    "SyntheticConfig", "EvidenceSpan", "TIERS", "sample_labels", "generate_record", "describe_beat", "record_rng",
-    "write_synthetic_root", "synthetic_root", "load_evidence", "evidence_mask", "read_marker",
-    "LABEL_PHYSIOLOGY", "NOT_SIMULATED", "SIMULATED_LABELS",
 ]

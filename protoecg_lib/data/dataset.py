@@ -133,13 +133,13 @@ class PTBXL:
 
     def class_weights(self, labels: str | tuple[str, ...] = "all", formula: str = "official") -> np.ndarray:
         """Positive-class weights for the weighted BCE, from training labels only (spec §1.5)."""
-        from ..cooccurrence import class_weights
+        from ..training.cooccurrence import class_weights
 
         return class_weights(self.targets(labels, "train"), formula=formula)
 
     def cooccurrence(self, labels: str | tuple[str, ...] = "all") -> np.ndarray:
         """The Jaccard label co-occurrence matrix ``(C, C)`` from training labels only (spec §1.7)."""
-        from ..cooccurrence import jaccard
+        from ..training.cooccurrence import jaccard
 
         return jaccard(self.targets(labels, "train"))
 

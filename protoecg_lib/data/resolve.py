@@ -56,7 +56,7 @@ def resolve_root(root: str | Path | None = None, *, allow_download: bool = True,
             print(f"protoecg: download failed ({exc}); falling back to synthetic data.", file=sys.stderr)
     if not allow_synthetic:
         raise FileNotFoundError("no PTB-XL root: pass one, set PROTOECG_DATA, or run `protoecg data download`.")
-    from .synthetic import synthetic_root
+    from ..synthetic import synthetic_root
 
     path = synthetic_root("default")
     if verbose:

@@ -12,12 +12,12 @@ shown or left open, any backend works (Agg included), ``fig.savefig`` writes fil
 that ends a notebook cell is displayed once (the library registers IPython's PNG display hook for
 Figures on import, see :func:`enable_notebook_display`).
 
-How tests find panels and highlight bands on an ECG page: :mod:`protoecg_lib.plotting.paper`.
+How tests find panels and highlight bands on an ECG page: :mod:`protoecg_lib.plotting.ecg_grid`.
 """
 from .ecg import plot_ecg, plot_ecg_pair
 from .figures import (plot_auroc_bars, plot_cooccurrence, plot_frequency_response, plot_label_frequencies,
                       plot_training_curves, read_metrics)
-from .paper import LAYOUT, Highlight, check_signals
+from .ecg_grid import LAYOUT, Highlight, check_signals
 from .prototypes import plot_latent_2d, plot_prototype_gallery, plot_similarity_hist, prototype_window_s, relevant_lead
 from .strips import plot_lead_strip, plot_segment
 from .style import EcgPaper, HouseStyle, enable_notebook_display, house_style, new_figure

@@ -3,7 +3,7 @@
 25 mm/s, 10 mm/mV, pink 1-mm and red 5-mm grid, rows [I, aVR, V1, V4], [II, aVL, V2, V5],
 [III, aVF, V3, V6] with consecutive quarter-record slices per column, a full-length rhythm strip
 underneath, a 1-mV calibration pulse per row, translucent highlight bands over prototype windows.
-One Axes per page; see :mod:`protoecg_lib.plotting.paper` for the page coordinates and for how
+One Axes per page; see :mod:`protoecg_lib.plotting.ecg_grid` for the page coordinates and for how
 tests find panels and bands.
 
 A highlight is drawn in every panel whose time range overlaps it, clipped to that panel: leads are
@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..labels import LEADS
-from .paper import (LAYOUT, Highlight, _as_highlights, _band, _canonical_lead, _check_inside, _draw_calibration,
+from .ecg_grid import (LAYOUT, Highlight, _as_highlights, _band, _canonical_lead, _check_inside, _draw_calibration,
                     _draw_paper, _finish_page, _lead_rows, _legend, _page_info, _registry, check_signals)
 from .style import EcgPaper, house_style, new_figure
 

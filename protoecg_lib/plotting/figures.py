@@ -20,7 +20,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..labels import BRANCH_OF, BRANCHES
-from .paper import _to_numpy
+from .ecg_grid import _to_numpy
 from .style import house_style, new_figure
 
 __all__ = ["plot_cooccurrence", "plot_frequency_response", "plot_training_curves", "plot_auroc_bars",
@@ -165,13 +165,13 @@ def plot_frequency_response(freqs_hz, gains, *, cutoff_hz: float | None = None,
 
 
 def read_metrics(run) -> list[dict]:
-    """Epoch records of a run: a :class:`~protoecg_lib.run.Run`, its directory, its ``metrics.jsonl``
+    """Epoch records of a run: a :class:`~protoecg_lib.runs.run.Run`, its directory, its ``metrics.jsonl``
     or a list of dicts, as a list.
 
     Each record needs ``branch``, ``stage`` and ``epoch`` (DEVELOPING.md); a clear error names the
     file and line of a bad one.
     """
-    if hasattr(run, "path") and isinstance(getattr(run, "path"), Path):  # a protoecg_lib.run.Run
+    if hasattr(run, "path") and isinstance(getattr(run, "path"), Path):  # a protoecg_lib.runs.run.Run
         run = run.path
     if isinstance(run, (str, Path)):
         path = Path(run)

@@ -1,7 +1,7 @@
 """Side-by-side gallery of synthetic and real ECGs, one label per row (the synthetic-data chapter).
 
 Each row shows one SCP statement: on the left a record from the synthetic generator
-(:mod:`protoecg_lib.data.synthetic`), on the right a real PTB-XL record with the same label (or an
+(:mod:`protoecg_lib.synthetic`), on the right a real PTB-XL record with the same label (or an
 empty panel saying there is none), both as one lead on ECG paper at the same scale, so a reader can
 judge whether the synthetic finding looks like the real one.
 
@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from scipy.signal import find_peaks
 
 from ..labels import LABEL_SETS, LEADS
-from .paper import (Highlight, _as_highlights, _canonical_lead, _draw_strip, _lead_rows, _mv_limits, _registry,
+from .ecg_grid import (Highlight, _as_highlights, _canonical_lead, _draw_strip, _lead_rows, _mv_limits, _registry,
                     check_signals)
 from .style import EcgPaper, house_style, new_figure
 

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..labels import LEADS
-from .paper import Highlight, _canonical_lead, _draw_strip, _lead_rows, _mv_limits, _to_numpy, check_signals
+from .ecg_grid import Highlight, _canonical_lead, _draw_strip, _lead_rows, _mv_limits, _to_numpy, check_signals
 from .style import EcgPaper, house_style, new_figure
 
 __all__ = ["plot_prototype_gallery", "plot_similarity_hist", "plot_latent_2d", "prototype_window_s",

@@ -2,7 +2,7 @@
 
 A 1D rhythm prototype is shown as its source ECG's lead-II strip shaded over the whole record; a
 2D partial prototype as a 3x4 zoom of just its window. Page coordinates as in
-:mod:`protoecg_lib.plotting.paper`.
+:mod:`protoecg_lib.plotting.ecg_grid`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..labels import LEADS
-from .paper import (LAYOUT, _as_highlights, _canonical_lead, _check_inside, _draw_calibration, _draw_paper,
+from .ecg_grid import (LAYOUT, _as_highlights, _canonical_lead, _check_inside, _draw_calibration, _draw_paper,
                     _draw_strip, _finish_page, _lead_rows, _legend, _mv_limits, _page_info, _registry, _to_numpy,
                     check_signals)
 from .style import EcgPaper, house_style, new_figure

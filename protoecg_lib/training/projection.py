@@ -21,9 +21,9 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from .data.dataset import Split
-from .data.torchdata import as_batch
-from .models import ProtoBranch
+from ..data.dataset import Split
+from ..data.torchdata import as_batch
+from ..models import ProtoBranch
 
 __all__ = ["project_prototypes", "provenance_summary", "save_provenance", "load_provenance",
            "source_similarities"]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .labels import BRANCHES, LABEL_SETS, branch_of
+from ..labels import BRANCHES, LABEL_SETS, branch_of
 from .metrics import bootstrap_ci, evaluation_table, f1_scores, sigmoid, tune_thresholds
 
 __all__ = ["MODELS", "evaluate_predictions", "evaluate_run", "paired_difference", "format_evaluation", "per_label_frame",
@@ -51,7 +51,7 @@ def _none(x):
 
 
 def evaluate_predictions(test, val=None, *, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict:
-    """The evaluation of one model on one split from :class:`~protoecg_lib.metrics.Predictions`.
+    """The evaluation of one model on one split from :class:`~protoecg_lib.evaluation.metrics.Predictions`.
 
     Parameters
     ----------
@@ -66,7 +66,7 @@ def evaluate_predictions(test, val=None, *, n_boot: int = 1000, seed: int = 0, a
     Returns
     -------
     dict
-        :func:`~protoecg_lib.metrics.evaluation_table`'s result; with ``val`` also per-label
+        :func:`~protoecg_lib.evaluation.metrics.evaluation_table`'s result; with ``val`` also per-label
         ``threshold`` (on the score scale), ``threshold_prob`` (as a probability when the scores are
         logits), ``threshold_source`` and ``f1``, and overall ``f1`` (macro, micro) plus
         ``f1_at_0.5`` (probability 0.5, spec §7.1's fixed threshold).
@@ -184,7 +184,7 @@ def evaluate_run(run, split: str = "test", *, n_boot: int | None = None, seed: i
         branch's own classifier), ``interpretability_price`` (macro and weighted baseline - fusion with
         paired intervals, and per label).
     """
-    from .run import Run
+    from ..runs.run import Run
 
     run = run if isinstance(run, Run) else Run(run)
     if split not in ("test", "val"):

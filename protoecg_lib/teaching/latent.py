@@ -23,9 +23,9 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .losses import (clustering_loss, contrastive_loss, diversity_loss, prototype_cosines, separation_loss,
+from ..training.losses import (clustering_loss, contrastive_loss, diversity_loss, prototype_cosines, separation_loss,
                      sparsity_loss)
-from .models.prototypes import cosine_similarity
+from ..models.prototypes import cosine_similarity
 
 __all__ = [
     "PCA2D", "fit_pca_2d", "pca_2d", "branch_latents", "primary_labels",
@@ -160,7 +160,7 @@ def branch_latents(branch, signals, batch_size: int = 64, device: str = "cpu") -
         flattened like the prototypes for 2D branches. ``out[n, w]`` is what projection would copy
         into a prototype that picked window ``w`` of ECG ``n``.
     """
-    from .data.torchdata import as_batch
+    from ..data.torchdata import as_batch
 
     if getattr(signals, "ndim", 0) != 3:
         raise ValueError(f"signals must have shape (N, 12, T); got {getattr(signals, 'shape', type(signals).__name__)}")

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .labels import BRANCHES, label_set
+from ..labels import BRANCHES, label_set
 
 __all__ = ["Run", "write_predictions"]
 
@@ -31,7 +31,7 @@ __all__ = ["Run", "write_predictions"]
 def write_predictions(path: Path, ecg_id, patient_id, labels, y_true, y_logit) -> Path:
     """Write per-record predictions: ``ecg_id, patient_id``, then ``true_<code>``, ``prob_<code>`` and
     ``logit_<code>`` per label (the logits keep the ranking where probabilities saturate)."""
-    from .metrics import sigmoid
+    from ..evaluation.metrics import sigmoid
 
     y_logit = np.asarray(y_logit, dtype=np.float64)
     df = pd.DataFrame({"ecg_id": np.asarray(ecg_id), "patient_id": np.asarray(patient_id)})
@@ -45,7 +45,7 @@ def write_predictions(path: Path, ecg_id, patient_id, labels, y_true, y_logit) -
 
 @dataclass
 class Run:
-    """A run directory written by :func:`protoecg_lib.pipeline.run_pipeline`."""
+    """A run directory written by :func:`protoecg_lib.training.pipeline.run_pipeline`."""
 
     path: Path
 
@@ -78,28 +78,28 @@ class Run:
         return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.is_file() else []
 
     def provenance(self, branch: str) -> list[dict]:
-        from .push import load_provenance
+        from ..training.projection import load_provenance
 
         return load_provenance(self.path / branch / "prototypes.json")
 
     def predictions(self, split: str = "test", who: str = "fusion"):
-        """:class:`~protoecg_lib.metrics.Predictions` of ``who`` (``'fusion'``, a branch name, or
+        """:class:`~protoecg_lib.evaluation.metrics.Predictions` of ``who`` (``'fusion'``, a branch name, or
         ``'baseline'``) on ``split``."""
-        from .metrics import read_predictions
+        from ..evaluation.metrics import read_predictions
 
         name = f"{split}.csv" if who == "fusion" else f"{split}_{who}.csv"
         return read_predictions(self.path / "predictions" / name)
 
     def load_model(self, map_location: str = "cpu"):
         """The full ProtoECGNet (projected branches, branch classifiers, fusion head), in eval mode."""
-        from .checkpoints import load_checkpoint
+        from ..models.checkpoints import load_checkpoint
 
         model, _ = load_checkpoint(self.path / "model.pt", map_location=map_location)
         return model.eval()
 
     def load_branch(self, branch: str, which: str = "classifier", map_location: str = "cpu"):
         """One branch: ``'joint'`` (before projection), ``'projected'`` or ``'classifier'`` (final)."""
-        from .checkpoints import load_checkpoint
+        from ..models.checkpoints import load_checkpoint
 
         path = {"joint": self.path / branch / "joint" / "best.pt", "projected": self.path / branch / "projected.pt",
                 "classifier": self.path / branch / "classifier" / "best.pt"}[which]
@@ -107,7 +107,7 @@ class Run:
         return model.eval()
 
     def load_baseline(self, map_location: str = "cpu"):
-        from .checkpoints import load_checkpoint
+        from ..models.checkpoints import load_checkpoint
 
         model, _ = load_checkpoint(self.path / "baseline" / "best.pt", map_location=map_location)
         return model.eval()

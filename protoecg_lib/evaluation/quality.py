@@ -1,6 +1,6 @@
 """Is the explanation pointing at the right thing? Two measurements (book chapter 11).
 
-**Localisation** (synthetic data only, where the evidence is known, :mod:`protoecg_lib.data.synthetic`):
+**Localisation** (synthetic data only, where the evidence is known, :mod:`protoecg_lib.synthetic`):
 for each time-localised (morphology) prototype and each *correctly predicted* ECG of its class (true
 label and fused probability >= threshold), the prototype's best-matching window in that ECG (arg-max
 of its window similarity, mapped to samples with ``window_to_samples``, spec §5/§7.2) is a **hit**
@@ -12,7 +12,7 @@ is the hit rate a prototype that ignores the signal would reach.
 
 **Deletion check** (real or synthetic data): for each (ECG, morphology label) pair, take the label's
 best prototype for that ECG (largest contribution ``W[c, j] * s[j]`` to the fused logit, as rank 1
-of :func:`~protoecg_lib.explain.explain_ecg`), replace its best-matching window on all 12 leads by a
+of :func:`~protoecg_lib.evaluation.explain.explain_ecg`), replace its best-matching window on all 12 leads by a
 neutral segment, and record how much the label's fused probability (and logit) drops; do the same
 for a random window of the same length that does not overlap it. If the explanation is faithful the
 first drop should exceed the second. The neutral segment is, by default, a **straight line per lead
@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from .labels import BRANCHES, LABEL_SETS
+from ..labels import BRANCHES, LABEL_SETS
 
 __all__ = [
     "NEUTRAL_SEGMENTS", "window_cover", "localisation_hits", "localisation_summary", "run_localisation",
@@ -85,7 +85,7 @@ def window_cover(mask: np.ndarray, spans: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     mask : ndarray, shape (12, T), bool
-        Evidence of one label in one ECG (:func:`~protoecg_lib.data.synthetic.evidence_mask`).
+        Evidence of one label in one ECG (:func:`~protoecg_lib.synthetic.evidence_mask`).
     spans : ndarray, shape (W, 2)
         ``(start, length)`` in samples of every window (``ProtoBranch.window_spans``).
 
@@ -111,7 +111,7 @@ def localisation_hits(model, split, evidence: Mapping[int, Mapping[str, Sequence
     split : Split
         Usually ``data.split('test', 'all')`` of a synthetic root (71 labels in the model's order).
     evidence : dict ecg_id -> {label: [EvidenceSpan]}
-        :func:`~protoecg_lib.data.synthetic.load_evidence`.
+        :func:`~protoecg_lib.synthetic.load_evidence`.
     threshold : float
         Fused probability at which a label counts as predicted.
     correct_only : bool
@@ -127,7 +127,7 @@ def localisation_hits(model, split, evidence: Mapping[int, Mapping[str, Sequence
         (fraction of windows that would hit). Pairs whose label has no evidence span in that ECG are
         left out (``df.attrs['no_evidence']`` counts them).
     """
-    from .data.synthetic import evidence_mask
+    from ..synthetic import evidence_mask
 
     b = _check_local(model, branch)
     y = _label_columns(split, model)
@@ -193,9 +193,9 @@ def localisation_summary(hits: pd.DataFrame) -> pd.DataFrame:
 def run_localisation(run, data=None, *, split: str = "test", threshold: float = 0.5, correct_only: bool = True,
                      device: str = "cpu") -> dict:
     """:func:`localisation_hits` and :func:`localisation_summary` for a run trained on a synthetic root."""
-    from .data.synthetic import load_evidence
+    from ..synthetic import load_evidence
     from .explain import load_run_data
-    from .run import Run
+    from ..runs.run import Run
 
     run = run if isinstance(run, Run) else Run(run)
     data = data if data is not None else load_run_data(run)
@@ -374,7 +374,7 @@ def deletion_summary(df: pd.DataFrame) -> dict:
 def run_deletion_check(run, data=None, *, split: str = "test", **kwargs) -> dict:
     """:func:`deletion_check` and :func:`deletion_summary` for a run (real or synthetic data)."""
     from .explain import load_run_data
-    from .run import Run
+    from ..runs.run import Run
 
     run = run if isinstance(run, Run) else Run(run)
     data = data if data is not None else load_run_data(run)
@@ -392,7 +392,7 @@ def plot_localisation(summary: pd.DataFrame, *, title: str | None = None, max_la
         One Axes; bars have gid ``"hit-rate"``, chance markers gid ``"chance"``; the legend is
         ``fig.legends[0]``, under the axes.
     """
-    from .plotting.style import house_style, new_figure
+    from ..plotting.style import house_style, new_figure
 
     if summary.empty:
         raise ValueError("the localisation summary is empty: no correctly predicted ECG with evidence")
@@ -429,7 +429,7 @@ def plot_deletion(df: pd.DataFrame, *, title: str | None = None) -> Figure:
     Figure
         Two Axes; ``fig._protoecg_deletion`` holds the summary (:func:`deletion_summary`).
     """
-    from .plotting.style import house_style, new_figure
+    from ..plotting.style import house_style, new_figure
 
     if not len(df):
         raise ValueError("no (ECG, label) pair to plot: the deletion check selected none")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._synth_model import acquisition_gain, electrode_matrix, frontal_channels
+from .waves import acquisition_gain, electrode_matrix, frontal_channels
 
 __all__ = ["Beat", "RhythmSpec", "sinus_beats", "afib_beats", "flutter_beats", "svt_beats", "paced_beats",
            "av_dissociation_beats", "fibrillation_wave", "flutter_wave", "electrode_noise"]

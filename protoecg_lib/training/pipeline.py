@@ -24,19 +24,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, settings
-from .checkpoints import load_checkpoint, save_checkpoint
+from .. import __version__, settings
+from ..models.checkpoints import load_checkpoint, save_checkpoint
 from .cooccurrence import class_weights as compute_class_weights
-from .data import PTBXL, describe_source, load_ptbxl
-from .labels import BRANCHES, LABEL_SETS
-from .metrics import evaluation_table, macro_auroc
-from .models import ModelConfig, ProtoBranch, ProtoECGNet, get_preset
-from .models.baseline import BaselineConfig, BaselineNet
-from .notebook import pick_device
-from .push import project_prototypes, provenance_summary, save_provenance
-from .run import Run, write_predictions
-from .metrics import sigmoid, tune_thresholds
-from .train import (TrainConfig, branch_features, fusion_criterion, predict_logits, train_baseline,
+from ..data import PTBXL, describe_source, load_ptbxl
+from ..labels import BRANCHES, LABEL_SETS
+from ..evaluation.metrics import evaluation_table, macro_auroc
+from ..models import ModelConfig, ProtoBranch, ProtoECGNet, get_preset
+from ..models.baseline import BaselineConfig, BaselineNet
+from ..teaching.chapter import pick_device
+from .projection import project_prototypes, provenance_summary, save_provenance
+from ..runs.run import Run, write_predictions
+from ..evaluation.metrics import sigmoid, tune_thresholds
+from .trainer import (TrainConfig, branch_features, fusion_criterion, predict_logits, train_baseline,
                     train_branch, train_head, train_presets)
 
 __all__ = ["PipelineConfig", "pipeline_config", "run_pipeline", "cached_run", "format_summary_table", "open_context",
@@ -106,7 +106,7 @@ def _write_json(path: Path, obj) -> None:
 
 
 def _f1_summary(y_true, y_prob, thresholds) -> dict:
-    from .metrics import f1_scores
+    from ..evaluation.metrics import f1_scores
 
     _, macro, micro = f1_scores(y_true, y_prob, thresholds)
     _, macro05, micro05 = f1_scores(y_true, y_prob, 0.5)
@@ -388,8 +388,8 @@ def cached_run(root: str | Path | None = None, preset: str | None = None, *, con
     The cache key covers the data root and its metadata, the full configuration and the library
     version; chapters that run at the same time wait for one another instead of training twice.
     """
-    from .data.download import sha256_file
-    from .data.resolve import resolve_root
+    from ..data.download import sha256_file
+    from ..data.resolve import resolve_root
 
     root = resolve_root(root)
     preset = preset or (config.preset if config is not None else ("fast" if settings.is_fast() else "paper"))

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..labels import LEADS
-from ._synth_labels import LEAD_GROUPS, SINUS
-from ._synth_knobs import conducted_template, p_template, record_knobs, sinus_p_template, ventricular_template
-from ._synth_model import (CHANNEL_INDEX, QRS_TAGS, LeadGeometry, Template, expand_to_12, frontal_channels,
+from .findings import LEAD_GROUPS, SINUS
+from .knobs import conducted_template, p_template, record_knobs, sinus_p_template, ventricular_template
+from .waves import (CHANNEL_INDEX, QRS_TAGS, LeadGeometry, Template, expand_to_12, frontal_channels,
                            render_waves, unit)
-from ._synth_rhythm import (Beat, RhythmSpec, afib_beats, av_dissociation_beats, electrode_noise,
+from .rhythm import (Beat, RhythmSpec, afib_beats, av_dissociation_beats, electrode_noise,
                             fibrillation_wave, flutter_beats, flutter_wave, paced_beats, sinus_beats, svt_beats)
 
 __all__ = ["Plan", "plan_record", "render_plan", "RATE_RANGES"]

@@ -2,9 +2,9 @@
 
 * :func:`batch_auroc_table` and :func:`batch_averaged_auroc`: the macro AUROC computed per batch
   of consecutive ECGs and averaged, the way the official code logs ``test_auc`` (§9.2 B3). It is
-  here to be *compared* with the dataset-level metric of :mod:`protoecg_lib.metrics`, never to be
+  here to be *compared* with the dataset-level metric of :mod:`protoecg_lib.evaluation.metrics`, never to be
   reported.
-* :func:`models_frame`: one row per model of :func:`protoecg_lib.evaluate.evaluate_run`'s result
+* :func:`models_frame`: one row per model of :func:`protoecg_lib.evaluation.evaluate.evaluate_run`'s result
   (macro and weighted AUROC with their intervals, labels evaluated, F1 tuned and at 0.5).
 * :func:`plot_model_aurocs`: those AUROCs with their 95 % intervals as a forest plot, the fused
   model on each branch's labels beside the branch's own classifier.
@@ -21,8 +21,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .metrics import auroc_per_label
-from .plotting.style import house_style, new_figure
+from ..evaluation.metrics import auroc_per_label
+from ..plotting.style import house_style, new_figure
 
 __all__ = ["batch_auroc_table", "batch_averaged_auroc", "models_frame", "plot_model_aurocs", "fusion_weight_split"]
 
@@ -72,7 +72,7 @@ def batch_averaged_auroc(y_true, y_score, batch_size: int = 32) -> float:
 
     This is the kind of number the official code logs as ``test_auc``; it depends on the batch size
     and on the order of the ECGs, and it is *not* the dataset-level macro AUROC
-    (:func:`protoecg_lib.metrics.macro_auroc`). Batches without any scorable label are dropped.
+    (:func:`protoecg_lib.evaluation.metrics.macro_auroc`). Batches without any scorable label are dropped.
 
     Parameters
     ----------
@@ -89,7 +89,7 @@ def batch_averaged_auroc(y_true, y_score, batch_size: int = 32) -> float:
 
 
 def models_frame(result: dict) -> pd.DataFrame:
-    """One row per model of an :func:`~protoecg_lib.evaluate.evaluate_run` result.
+    """One row per model of an :func:`~protoecg_lib.evaluation.evaluate.evaluate_run` result.
 
     Parameters
     ----------
@@ -126,7 +126,7 @@ def plot_model_aurocs(result: dict, *, title: str | None = None) -> Figure:
     Parameters
     ----------
     result : dict
-        What :func:`~protoecg_lib.evaluate.evaluate_run` returned.
+        What :func:`~protoecg_lib.evaluation.evaluate.evaluate_run` returned.
     title : str, optional
 
     Returns

@@ -30,10 +30,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .models.baseline import BaselineConfig, BaselineNet
-from .models.branch import ProtoBranch
-from .models.config import BranchConfig, ModelConfig
-from .models.fusion import ProtoECGNet
+from .baseline import BaselineConfig, BaselineNet
+from .branch import ProtoBranch
+from .config import BranchConfig, ModelConfig
+from .fusion import ProtoECGNet
 
 __all__ = ["CheckpointError", "FORMAT", "VERSION", "save_checkpoint", "load_checkpoint",
            "read_checkpoint", "load_weights"]

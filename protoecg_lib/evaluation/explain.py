@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .labels import BRANCHES, branch_of
+from ..labels import BRANCHES, branch_of
 
 __all__ = [
     "PROTOTYPE_KINDS", "PrototypeEvidence", "LabelExplanation", "Explanation", "explain_ecg", "explain_run_ecg",
@@ -497,7 +497,7 @@ def explain_ecg(model, signals, provenance: Mapping[str, Sequence[Mapping]], *, 
 # --------------------------------------------------------------------------- from a run directory
 def load_run_data(run):
     """The PTB-XL root a run was trained on, loaded with the same options (``RUN/config.json``)."""
-    from .data import load_ptbxl
+    from ..data import load_ptbxl
 
     data = run.config.get("data", {})
     root = data.get("root")
@@ -533,7 +533,7 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, provenance=None,
     Explanation
         With the source ECGs of the listed prototypes attached (figures need them).
     """
-    from .run import Run
+    from ..runs.run import Run
 
     run = run if isinstance(run, Run) else Run(run)
     data = data if data is not None else load_run_data(run)
@@ -566,7 +566,7 @@ def prototype_highlights(kind: str, start: int | None, length: int | None, fs: f
     ``local-2d``: one band over ``[start, start + length)`` on every lead; ``global-1d``: the whole
     rhythm strip (:meth:`Highlight.strip_only`); ``global-2d``: no band (the whole record).
     """
-    from .plotting import Highlight
+    from ..plotting import Highlight
 
     if kind not in PROTOTYPE_KINDS:
         raise ValueError(f"unknown prototype kind {kind!r}; choose one of {sorted(PROTOTYPE_KINDS)}")
@@ -618,7 +618,7 @@ def explanation_figure(explanation: Explanation, prototype_rank: int = 0, label:
     Figure
         Two page Axes (explained ECG first); titles carry the label, similarity and contribution.
     """
-    from .plotting import plot_ecg_pair
+    from ..plotting import plot_ecg_pair
 
     if explanation.signals is None:
         raise ValueError("this Explanation carries no signals (was it read back from JSON?); recompute it with "
@@ -682,7 +682,7 @@ def prototype_figure(record: Mapping, signals, fs: float, *, title: str | None =
         Default: from the record's branch (rhythm -> ``global-1d``, global -> ``global-2d``,
         morphology -> ``local-2d``).
     """
-    from .plotting import plot_ecg
+    from ..plotting import plot_ecg
 
     if not record.get("projected"):
         raise ValueError(f"prototype {record.get('index')} of {record.get('class')} was not projected "

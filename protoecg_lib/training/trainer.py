@@ -39,12 +39,12 @@ from torch import Tensor, nn
 
 from .cooccurrence import class_weights as compute_class_weights
 from .cooccurrence import jaccard
-from .data.dataset import PTBXL, Split
-from .data.torchdata import SplitDataset, as_batch, make_loader
+from ..data.dataset import PTBXL, Split
+from ..data.torchdata import SplitDataset, as_batch, make_loader
 from .losses import LossWeights, PrototypeLoss, fusion_loss, weighted_bce
-from .metrics import macro_auroc, sigmoid
-from .models import ProtoBranch
-from .notebook import pick_device
+from ..evaluation.metrics import macro_auroc, sigmoid
+from ..models import ProtoBranch
+from ..teaching.chapter import pick_device
 
 __all__ = [
     "STAGES", "TrainConfig", "train_presets", "StageResult", "set_stage", "train_branch",
@@ -369,7 +369,7 @@ def train_branch(
     device : str, optional
         Default: CUDA, else MPS, else CPU.
     """
-    from .checkpoints import load_checkpoint, save_checkpoint
+    from ..models.checkpoints import load_checkpoint, save_checkpoint
 
     cfg = cfg or TrainConfig()
     device = device or pick_device()
@@ -589,7 +589,7 @@ def train_baseline(
 
     At the end the model holds its best epoch's weights; ``out_dir/best.pt`` keeps them with the config.
     """
-    from .checkpoints import save_checkpoint
+    from ..models.checkpoints import save_checkpoint
 
     cfg = cfg or TrainConfig()
     device = device or pick_device()
@@ -648,7 +648,7 @@ def train_baseline(
         if "sd" in best:
             model.load_state_dict(best["sd"])
         elif out_dir is not None and (out_dir / "best.pt").is_file():
-            from .checkpoints import load_checkpoint
+            from ..models.checkpoints import load_checkpoint
 
             model.load_state_dict(load_checkpoint(out_dir / "best.pt")[0].state_dict())
     model.requires_grad_(False)

@@ -2,7 +2,7 @@
 
 * :func:`first_release_contrastive_loss` -- the term as the first public release effectively
   computed it (spec §3.6 "History", §9.2 B16), to compare with the corrected
-  :func:`protoecg_lib.losses.contrastive_loss`;
+  :func:`protoecg_lib.training.losses.contrastive_loss`;
 * :func:`top_cooccurring_pairs` -- the label pairs that occur together most (Jaccard, spec §1.7);
 * :func:`paired_auroc_difference` -- two models scored on the same patient resamples (the
   contrastive ablation compares two runs on one test fold);
@@ -19,9 +19,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .cooccurrence import jaccard, positive_counts
-from .losses import contrastive_masks, prototype_cosines
-from .plotting.style import house_style, new_figure
+from ..training.cooccurrence import jaccard, positive_counts
+from ..training.losses import contrastive_masks, prototype_cosines
+from ..plotting.style import house_style, new_figure
 
 __all__ = ["first_release_contrastive_loss", "top_cooccurring_pairs", "paired_auroc_difference", "ablation_table",
            "plot_cosine_vs_jaccard"]
@@ -35,7 +35,7 @@ def first_release_contrastive_loss(prototypes: Tensor, class_identity: Tensor, c
     The spec describes the bug as a term that "effectively pushed *all* prototype similarities down
     and divided by 2 instead of √P". This function is that description written as a formula (not
     the original code): with the cosines ``S`` and the normalised masks of
-    :func:`protoecg_lib.losses.contrastive_masks`,
+    :func:`protoecg_lib.training.losses.contrastive_masks`,
 
         ``L_first = (⟨S, M̃⁺⟩ + ⟨S, M̃⁻⟩) / 2``,
 
@@ -105,7 +105,7 @@ def paired_auroc_difference(a, b, *, labels: Sequence[str] | None = None, metric
     Parameters
     ----------
     a, b : Predictions
-        From :meth:`protoecg_lib.run.Run.predictions`; ranked by their ``scores`` (logits).
+        From :meth:`protoecg_lib.runs.run.Run.predictions`; ranked by their ``scores`` (logits).
     labels : sequence of str, optional
         Restrict both to these label columns (e.g. one branch's labels of the fused model).
     metric : {"macro", "weighted"}
@@ -119,7 +119,7 @@ def paired_auroc_difference(a, b, *, labels: Sequence[str] | None = None, metric
         cannot be formed: some resample left no label with both classes in one of the models) and
         ``fraction_b_better`` (share of resamples where b wins).
     """
-    from .evaluate import paired_difference
+    from ..evaluation.evaluate import paired_difference
 
     if int(n_boot) < 1:
         raise ValueError(f"n_boot must be >= 1; got {n_boot!r}")
@@ -138,7 +138,7 @@ def ablation_table(evaluations: Mapping[str, dict], metric: str = "macro_auroc")
     Parameters
     ----------
     evaluations : mapping of str to dict
-        Run name -> :func:`protoecg_lib.evaluate.evaluate_run` result.
+        Run name -> :func:`protoecg_lib.evaluation.evaluate.evaluate_run` result.
     metric : {"macro_auroc", "weighted_auroc"}
 
     Returns
@@ -190,7 +190,7 @@ def plot_cosine_vs_jaccard(frames: Mapping[str, pd.DataFrame], *, title: str | N
     Parameters
     ----------
     frames : mapping of str to DataFrame
-        Panel name -> :func:`protoecg_lib.latent.cosine_vs_jaccard` result (columns ``jaccard``,
+        Panel name -> :func:`protoecg_lib.teaching.latent.cosine_vs_jaccard` result (columns ``jaccard``,
         ``cosine``, ``cooccur``).
     title : str, optional
         Figure title.

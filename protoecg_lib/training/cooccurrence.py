@@ -72,7 +72,7 @@ def jaccard(targets) -> np.ndarray:
         Symmetric, values in [0, 1], ``J_cc = 1`` for every label with at least one positive.
         A label with **no positive** has an all-zero row and column, diagonal included
         (``0 / 1e-6 = 0``): it co-occurs with nothing, not even itself, so in the contrastive loss
-        its prototypes fall entirely in the negative mask (see :func:`protoecg_lib.losses.contrastive_loss`).
+        its prototypes fall entirely in the negative mask (see :func:`protoecg_lib.training.losses.contrastive_loss`).
     """
     y = _as_targets(targets)                                  # (N, C)
     inter = y.T @ y                                           # (C, C) I_ij

@@ -2,15 +2,15 @@
 count is under chance, and two figures (hit rate against chance rate per label, and what the
 deletion check does to a single ECG).
 
-The measurements themselves live in :mod:`protoecg_lib.quality`; the review app and its CSV in
-:mod:`protoecg_lib.widgets`. This module only adds what the chapter needs on top of them.
+The measurements themselves live in :mod:`protoecg_lib.evaluation.quality`; the review app and its CSV in
+:mod:`protoecg_lib.widgets.views`. This module only adds what the chapter needs on top of them.
 """
 from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from .labels import LEADS
+from ..labels import LEADS
 
 __all__ = ["chance_tail_probability", "plot_hit_vs_chance", "plot_deletion_example"]
 
@@ -18,7 +18,7 @@ __all__ = ["chance_tail_probability", "plot_hit_vs_chance", "plot_deletion_examp
 def chance_tail_probability(hits) -> float:
     """Probability that a signal-blind pointer scores at least the observed number of hits.
 
-    Each (prototype, ECG) pair ``i`` of :func:`protoecg_lib.quality.localisation_hits` is a hit with
+    Each (prototype, ECG) pair ``i`` of :func:`protoecg_lib.evaluation.quality.localisation_hits` is a hit with
     probability ``chance_i`` when its window is drawn at random; the number of hits is then a sum of
     independent Bernoulli variables (a Poisson-binomial distribution). This returns its upper tail
     ``P(H >= observed hits)``, computed exactly by convolution. It treats pairs as independent, which
@@ -55,7 +55,7 @@ def plot_hit_vs_chance(summary, *, title: str | None = None, annotate_below: flo
     Parameters
     ----------
     summary : DataFrame
-        :func:`protoecg_lib.quality.localisation_summary` (indexed by label plus ``all``).
+        :func:`protoecg_lib.evaluation.quality.localisation_summary` (indexed by label plus ``all``).
     annotate_below : float
         Name the labels whose chance rate is below this (the informative ones).
 
@@ -65,7 +65,7 @@ def plot_hit_vs_chance(summary, *, title: str | None = None, annotate_below: flo
         One Axes; the points have gid ``"labels"``, the diagonal ``"diagonal"``, the overall
         point ``"all"``.
     """
-    from .plotting.style import house_style, new_figure
+    from ..plotting.style import house_style, new_figure
 
     rows = summary.drop(index="all", errors="ignore")
     if rows.empty:
@@ -109,7 +109,7 @@ def plot_deletion_example(signals, fs: float, top: tuple[int, int], random: tupl
     Top panel: the original lead with the top-matching window (blue) and the random window
     (orange) shaded; middle: the top-matching window replaced by a neutral segment; bottom: the
     random window replaced instead. The neutral segments are made by
-    :func:`protoecg_lib.quality.neutralize`, exactly as the check makes them.
+    :func:`protoecg_lib.evaluation.quality.neutralize`, exactly as the check makes them.
 
     Parameters
     ----------
@@ -132,8 +132,8 @@ def plot_deletion_example(signals, fs: float, top: tuple[int, int], random: tupl
         Three Axes sharing x (seconds); the shaded bands have gids ``"top-window"`` and
         ``"random-window"``, the evidence bars ``"evidence"``.
     """
-    from .plotting.style import house_style, new_figure
-    from .quality import neutralize
+    from ..plotting.style import house_style, new_figure
+    from ..evaluation.quality import neutralize
 
     x = np.asarray(signals, dtype=np.float32)                                   # (12, T)
     if x.ndim != 2 or x.shape[0] != len(LEADS):

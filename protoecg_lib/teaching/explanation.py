@@ -1,12 +1,12 @@
 """Views of case-based explanations for chapter 10: finding cases, tables and a contribution figure.
 
-:mod:`protoecg_lib.explain` computes an :class:`~protoecg_lib.explain.Explanation` of one ECG
+:mod:`protoecg_lib.evaluation.explain` computes an :class:`~protoecg_lib.evaluation.explain.Explanation` of one ECG
 (spec §7). This module helps to *read* such explanations:
 
 * :func:`prediction_cases` lists the test ECGs and labels that are correct, false alarms or missed,
   most confident first, from a run's saved predictions (spec §7.1: predicted = probability >= 0.5);
 * :func:`explain_label` explains one chosen label of one ECG, predicted or not (a missed label
-  is below the threshold, so :func:`~protoecg_lib.explain.explain_run_ecg` does not list it);
+  is below the threshold, so :func:`~protoecg_lib.evaluation.explain.explain_run_ecg` does not list it);
 * :func:`logit_decomposition` and :func:`evidence_table` turn one label's explanation into a
   Series / DataFrame;
 * :func:`first_shown` finds the first listed prototype that can be drawn (projected, source ECG
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .labels import BRANCHES, branch_of
+from ..labels import BRANCHES, branch_of
 
 __all__ = ["CASE_KINDS", "prediction_cases", "explain_label", "logit_decomposition", "evidence_table", "first_shown",
            "plot_contributions"]
@@ -99,7 +99,7 @@ def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, proven
                   threshold: float = 0.5):
     """The explanation of one label of one ECG, whether the label is predicted or not (spec §7).
 
-    A thin wrapper over :func:`~protoecg_lib.explain.explain_run_ecg` with ``labels=[label]`` and a
+    A thin wrapper over :func:`~protoecg_lib.evaluation.explain.explain_run_ecg` with ``labels=[label]`` and a
     note that says whether the label is predicted at ``threshold``.
 
     Parameters
@@ -109,7 +109,7 @@ def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, proven
     label : str
         One of the model's 71 labels.
     data, model, provenance, top_k
-        See :func:`~protoecg_lib.explain.explain_run_ecg`.
+        See :func:`~protoecg_lib.evaluation.explain.explain_run_ecg`.
     threshold : float
         The prediction threshold reported in the result (spec §7.1: 0.5).
 
@@ -121,9 +121,9 @@ def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, proven
     """
     from dataclasses import replace
 
-    from .explain import explain_run_ecg
+    from ..evaluation.explain import explain_run_ecg
 
-    from .labels import label_set
+    from ..labels import label_set
 
     if label not in label_set("all"):
         raise KeyError(f"unknown label {label!r}; the model has the 71 labels of protoecg_lib.labels.label_set('all')")
@@ -221,7 +221,7 @@ def plot_contributions(explanation, label: str, *, title: str | None = None,
         Two Axes (waterfall, contributions); waterfall bars have gid ``"logit-part"`` and
         ``"logit-total"``, contribution bars ``"contribution"``.
     """
-    from .plotting.style import house_style, new_figure
+    from ..plotting.style import house_style, new_figure
 
     entry = explanation.label(label)
     items, seen = [], set()

@@ -28,7 +28,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .labels import BRANCHES, LABEL_SETS, branch_of
+from ..labels import BRANCHES, LABEL_SETS, branch_of
 
 __all__ = [
     "LIKERT", "QUESTIONS", "REVIEW_COLUMNS", "Rating", "ReviewSession", "read_reviews", "summarize_reviews",
@@ -365,8 +365,8 @@ def prototype_review(run, data=None, reviewer: str = "", csv_path: str | Path | 
     """
     import ipywidgets as W
 
-    from .explain import load_run_data, prototype_figure
-    from .run import Run
+    from ..evaluation.explain import load_run_data, prototype_figure
+    from ..runs.run import Run
 
     run = run if isinstance(run, Run) else Run(run)
     session = ReviewSession(run, reviewer=reviewer, csv_path=csv_path or run.path / "prototype_reviews.csv")
@@ -498,13 +498,13 @@ class ExplorerState:
     ecg_ids : sequence of int, optional
         ECGs to offer (default: the test fold, in file order).
     top_k, threshold
-        Passed to :func:`~protoecg_lib.explain.explain_ecg`.
+        Passed to :func:`~protoecg_lib.evaluation.explain.explain_ecg`.
     """
 
     def __init__(self, run, data=None, *, ecg_ids: Sequence[int] | None = None, model=None, top_k: int = 3,
                  threshold: float = 0.5):
-        from .explain import load_run_data
-        from .run import Run
+        from ..evaluation.explain import load_run_data
+        from ..runs.run import Run
 
         self.run = run if isinstance(run, Run) else Run(run)
         self.data = data if data is not None else load_run_data(self.run)
@@ -526,12 +526,12 @@ class ExplorerState:
         return [(f"{e}: {', '.join(self.true_labels(e)) or '(no label)'}", e) for e in self.ecg_ids]
 
     def explain(self, ecg_id: int):
-        """The :class:`~protoecg_lib.explain.Explanation` of one ECG (computed once, then cached).
+        """The :class:`~protoecg_lib.evaluation.explain.Explanation` of one ECG (computed once, then cached).
 
         It explains the predicted labels (most probable first) and then the ECG's true labels that
         were missed, so that the explorer can show why a label was not predicted as well.
         """
-        from .explain import explain_run_ecg
+        from ..evaluation.explain import explain_run_ecg
 
         ecg_id = int(ecg_id)
         if ecg_id not in self._cache:
@@ -582,7 +582,7 @@ class ExplorerState:
                  f"{ev.similarity:.2f} (source ECG {ev.source_ecg_id})", k) for k, ev in enumerate(entry.prototypes)]
 
     def figure(self, ecg_id: int, label: str, rank: int = 0):
-        from .explain import explanation_figure
+        from ..evaluation.explain import explanation_figure
 
         return explanation_figure(self.explain(ecg_id), rank, label, width=9.0)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..labels import LEADS
-from ._synth_labels import LEAD_GROUPS
-from ._synth_model import Template, unit
+from .findings import LEAD_GROUPS
+from .waves import Template, unit
 
 __all__ = ["record_knobs", "conducted_template", "sinus_p_template", "ventricular_template", "p_template"]
 

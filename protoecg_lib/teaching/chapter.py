@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import settings
+from .. import settings
 
 __all__ = ["ChapterContext", "setup_chapter", "in_colab", "pick_device", "seed_everything"]
 
@@ -85,11 +85,11 @@ def setup_chapter(title: str, *, seed: int = 0, colab_subset: int | str = 2000,
     """
     import torch
 
-    from .data import resolve_root
+    from ..data import resolve_root
 
     seed_everything(seed)
     if in_colab() and root is None and settings.env_data_root() is None:
-        from .data.download import download_ptbxl
+        from ..data.download import download_ptbxl
 
         root = Path("/content/ptb-xl")
         download_ptbxl(root, sampling_rate=100, subset=colab_subset)

@@ -24,9 +24,9 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from .metrics import auroc_per_label
-from .models.prototypes import pool_windows
-from .plotting.style import house_style, new_figure
+from ..evaluation.metrics import auroc_per_label
+from ..models.prototypes import pool_windows
+from ..plotting.style import house_style, new_figure
 
 __all__ = ["layer_shapes", "parameter_counts", "pooled_similarities", "class_scores", "pooled_auroc",
            "plot_last_layer", "plot_window_similarity", "POOLS"]
