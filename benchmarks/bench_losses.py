@@ -8,7 +8,7 @@ import time
 import numpy as np
 import torch
 
-from protoecg_lib.training.cooccurrence import class_weights, jaccard
+from protoecg_lib.cooccurrence import class_weights, jaccard
 from protoecg_lib.training.losses import PrototypeLoss
 
 BRANCHES = {  # name: (classes, prototypes per class, prototype shape after P)

@@ -28,7 +28,7 @@ from protoecg_lib.data import load_ptbxl
 from protoecg_lib.labels import BRANCHES
 from protoecg_lib.models import ProtoBranch, get_preset
 from protoecg_lib.training.projection import project_prototypes
-from protoecg_lib.training.trainer import TrainConfig, train_branch, train_presets
+from protoecg_lib.training import TrainConfig, train_branch, train_presets
 
 REPO = Path(__file__).resolve().parents[1]
 

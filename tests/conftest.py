@@ -1,12 +1,16 @@
-"""Shared fixtures: the real mini PTB-XL excerpt, small copies of it to damage, a private cache."""
+"""Shared fixtures and helpers: the real mini PTB-XL excerpt, small copies of it to damage, a private
+cache, tiny models, and a tiny run directory built in about a second (``build_tiny_run``)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,3 +73,57 @@ def copy_root(src: Path, dst: Path, ecg_ids=None, num_records: int | None = 30, 
 def mini_root(excerpt_root, tmp_path) -> Path:
     """A private copy of the first 30 excerpt records (100 Hz), safe to damage."""
     return copy_root(excerpt_root, tmp_path / "ptbxl")
+
+
+# ----------------------------------------------------------------------------- tiny models and runs
+def tiny_config():
+    """A three-branch ProtoECGNet config small enough to build and run in milliseconds."""
+    from protoecg_lib.models import BranchConfig, ModelConfig
+
+    common = dict(proto_dim=8, base_width=4, dropout=0.0)
+    return ModelConfig(branches={
+        "rhythm": BranchConfig("rhythm", "1d", prototypes_per_class=1, **common),
+        "morphology": BranchConfig("morphology", "2d", prototypes_per_class=2, prototype_length=3,
+                                   similarity_scale=13.0, **common),
+        "global": BranchConfig("global", "2d", prototypes_per_class=2, similarity_scale=4.0, **common),
+    }, name="tiny")
+
+
+def tiny_branch(name="morphology", seed=0):
+    """One tiny branch (2 prototypes per class, 8-dim latent, width-4 backbone)."""
+    from protoecg_lib.models import BranchConfig, ProtoBranch
+
+    torch.manual_seed(seed)
+    kind = "1d" if name == "rhythm" else "2d"
+    length = 3 if name == "morphology" else None
+    return ProtoBranch(BranchConfig(name, kind, prototypes_per_class=2, prototype_length=length, proto_dim=8,
+                                    base_width=4, dropout=0.35,
+                                    similarity_scale={"rhythm": None, "morphology": 13.0, "global": 4.0}[name]))
+
+
+@torch.no_grad()
+def build_tiny_run(out: Path, data, seed: int = 0, num_train: int = 120):
+    """A complete run directory around an untrained tiny model (projection is real, on training ECGs)."""
+    from protoecg_lib.labels import BRANCHES
+    from protoecg_lib.models import ProtoECGNet
+    from protoecg_lib.models.checkpoints import save_checkpoint
+    from protoecg_lib.runs import Run, RunLayout, save_prototype_sources, write_predictions
+    from protoecg_lib.training.projection import project_prototypes
+
+    torch.manual_seed(seed)
+    model = ProtoECGNet(tiny_config(), load_pretrained=False).eval()
+    layout = RunLayout(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in BRANCHES:
+        sources = project_prototypes(model.branches[name], data.split("train", name).head(num_train))
+        save_prototype_sources(sources, layout.prototypes(name))
+    save_checkpoint(layout.model, model, extra={"stage": "fusion"})
+    for split in ("val", "test"):
+        sp = data.split(split, "all")
+        logits = model(torch.from_numpy(np.array(sp.signals))).logits.double().numpy()
+        write_predictions(layout.predictions(split), sp.ecg_id, sp.patient_id, sp.labels, sp.targets, logits)
+    config = {"pipeline": {"preset": "tiny", "seed": 0, "n_boot": 20},
+              "data": {"root": str(data.root), "source": data.source, "fs": data.fs, "records": len(data),
+                       "options": json.loads(json.dumps(data.options))}}
+    layout.config.write_text(json.dumps(config))
+    return Run(out)

@@ -7,8 +7,8 @@ import torch
 from matplotlib.image import AxesImage
 from sklearn.metrics import roc_auc_score
 
-from protoecg_lib.teaching.anatomy import (class_scores, layer_shapes, parameter_counts, plot_last_layer,
-                                   plot_window_similarity, pooled_auroc, pooled_similarities)
+from protoecg_lib.plotting.branches import plot_last_layer, plot_window_similarity
+from protoecg_lib.teaching.anatomy import class_scores, layer_shapes, parameter_counts, pooled_auroc, pooled_similarities
 from protoecg_lib.models import BranchConfig, ProtoBranch, ResNet18_1D, ResNet18_2D, get_preset
 
 torch.set_num_threads(1)

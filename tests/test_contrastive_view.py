@@ -5,11 +5,13 @@ import pandas as pd
 import pytest
 import torch
 
+from protoecg_lib.plotting.latent import plot_cosine_vs_jaccard
 from protoecg_lib.teaching.contrastive import (ablation_table, first_release_contrastive_loss, paired_auroc_difference,
-                                           plot_cosine_vs_jaccard, top_cooccurring_pairs)
-from protoecg_lib.teaching.latent import cosine_vs_jaccard, unit_vectors
+                                               top_cooccurring_pairs)
+from protoecg_lib.teaching.latent_maps import cosine_vs_jaccard
+from protoecg_lib.teaching.toy_prototypes import unit_vectors
 from protoecg_lib.training.losses import contrastive_loss
-from protoecg_lib.evaluation.metrics import Predictions
+from protoecg_lib.runs import Predictions
 from protoecg_lib.models import class_identity
 
 

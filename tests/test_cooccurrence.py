@@ -1,8 +1,8 @@
-"""Tests of protoecg_lib.training.cooccurrence: Jaccard matrix (spec §1.7) and class weights (spec §1.5)."""
+"""Tests of protoecg_lib.cooccurrence: Jaccard matrix (spec §1.7) and class weights (spec §1.5)."""
 import numpy as np
 import pytest
 
-from protoecg_lib.training.cooccurrence import class_weights, jaccard, positive_counts
+from protoecg_lib.cooccurrence import class_weights, jaccard, positive_counts
 from protoecg_lib.labels import label_set
 
 # Category-3 (morphology) training positives from the spec's Appendix A, in label-set order.

@@ -11,8 +11,7 @@ from protoecg_lib.cli import main
 from protoecg_lib.evaluation.evaluate import (comparison_frame, evaluate_predictions, evaluate_run, format_evaluation,
                                    per_label_frame)
 from protoecg_lib.labels import BRANCHES, LABEL_SETS
-from protoecg_lib.evaluation.metrics import Predictions, read_predictions
-from protoecg_lib.runs.run import Run, write_predictions
+from protoecg_lib.runs import Predictions, Run, read_predictions, write_predictions
 
 
 def _random(n, labels, seed, signal=1.0, patients=None):

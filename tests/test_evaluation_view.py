@@ -9,13 +9,13 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from protoecg_lib.evaluation.evaluate import evaluate_run
-from protoecg_lib.teaching.evaluation import (batch_auroc_table, batch_averaged_auroc, fusion_weight_split, models_frame,
-                                          plot_model_aurocs)
+from protoecg_lib.evaluation.evaluate import evaluate_run, models_frame
+from protoecg_lib.plotting.evaluation import plot_model_aurocs
+from protoecg_lib.teaching.evaluation import batch_auroc_table, batch_averaged_auroc, fusion_weight_split
 from protoecg_lib.labels import BRANCHES, LABEL_SETS
 from protoecg_lib.evaluation.metrics import macro_auroc
 from protoecg_lib.models import ProtoECGNet, get_preset
-from protoecg_lib.runs.run import Run, write_predictions
+from protoecg_lib.runs import Run, write_predictions
 
 
 def _data(n=70, c=5, seed=0):

@@ -1,8 +1,7 @@
-"""Case-based explanations: contributions, rankings, windows, provenance, figures, the CLI (spec §7).
+"""Case-based explanations: contributions, rankings, windows, prototype sources, figures, the CLI (spec §7).
 
-``build_tiny_run`` assembles a real run directory in about a second (a tiny untrained ProtoECGNet,
-prototypes projected onto excerpt training ECGs, predictions, config); test_widgets and test_quality
-import it.
+``build_tiny_run`` (conftest.py) assembles a real run directory in about a second (a tiny untrained
+ProtoECGNet, prototypes projected onto excerpt training ECGs, predictions, config).
 """
 from __future__ import annotations
 
@@ -17,51 +16,17 @@ from matplotlib.colors import to_hex
 from protoecg_lib.models.checkpoints import save_checkpoint
 from protoecg_lib.cli import main
 from protoecg_lib.data import Split, load_ptbxl
-from protoecg_lib.evaluation.explain import (Explanation, explain_ecg, explain_run_ecg, explanation_figure, prototype_figure,
-                                  prototype_kind, save_explanation)
+from protoecg_lib.evaluation.explain import explain_ecg, explain_run_ecg, save_explanation
+from protoecg_lib.evaluation.explanation import Explanation, prototype_kind
+from protoecg_lib.plotting.explanation import explanation_figure, prototype_figure
 from protoecg_lib.labels import BRANCHES, LABEL_SETS, LEADS
 from protoecg_lib.models import BranchConfig, ModelConfig, ProtoECGNet
-from protoecg_lib.training.projection import project_prototypes, save_provenance
-from protoecg_lib.runs.run import Run, write_predictions
+from protoecg_lib.runs import Run, RunLayout, save_prototype_sources, write_predictions
+from protoecg_lib.training.projection import project_prototypes
+
+from conftest import build_tiny_run, tiny_config
 
 torch.set_num_threads(1)
-
-
-def tiny_config() -> ModelConfig:
-    common = dict(proto_dim=8, base_width=4, dropout=0.0)
-    return ModelConfig(branches={
-        "rhythm": BranchConfig("rhythm", "1d", prototypes_per_class=1, **common),
-        "morphology": BranchConfig("morphology", "2d", prototypes_per_class=2, prototype_length=3,
-                                   similarity_scale=13.0, **common),
-        "global": BranchConfig("global", "2d", prototypes_per_class=2, similarity_scale=4.0, **common),
-    }, name="tiny")
-
-
-def _take(sp: Split, n: int) -> Split:
-    return Split(sp.name, np.asarray(sp.signals[:n]), sp.targets[:n], sp.ecg_id[:n], sp.patient_id[:n], sp.labels, sp.fs)
-
-
-@torch.no_grad()
-def build_tiny_run(out: Path, data, seed: int = 0, num_train: int = 120) -> Run:
-    """A complete run directory around an untrained tiny model (projection is real, on training ECGs)."""
-    torch.manual_seed(seed)
-    model = ProtoECGNet(tiny_config(), load_pretrained=False).eval()
-    codes = dict(zip(data.records["ecg_id"].astype(int), data.records["codes"]))
-    out.mkdir(parents=True, exist_ok=True)
-    for name in BRANCHES:
-        prov = project_prototypes(model.branches[name], _take(data.split("train", name), num_train), codes=codes)
-        save_provenance(prov, out / name / "prototypes.json")
-    save_checkpoint(out / "model.pt", model, extra={"stage": "fusion"})
-    for split in ("val", "test"):
-        sp = data.split(split, "all")
-        logits = model(torch.from_numpy(np.array(sp.signals))).logits.double().numpy()
-        write_predictions(out / "predictions" / f"{split}.csv", sp.ecg_id, sp.patient_id, sp.labels, sp.targets,
-                          logits)
-    config = {"pipeline": {"preset": "tiny", "seed": 0, "n_boot": 20},
-              "data": {"root": str(data.root), "source": data.source, "fs": data.fs, "records": len(data),
-                       "options": json.loads(json.dumps(data.options))}}
-    (out / "config.json").write_text(json.dumps(config))
-    return Run(out)
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +45,8 @@ def model(run):
 
 
 @pytest.fixture(scope="module")
-def provenance(run):
-    return {b: run.provenance(b) for b in BRANCHES}
+def sources(run):
+    return run.all_prototype_sources()
 
 
 @pytest.fixture(scope="module")
@@ -90,15 +55,15 @@ def test_ecg(data):
     return int(sp.ecg_id[0]), np.asarray(sp.signals[0])
 
 
-def explain_all(model, signals, provenance, **kw):
+def explain_all(model, signals, sources, **kw):
     """Every label explained (a threshold every probability passes)."""
-    return explain_ecg(model, signals, provenance, threshold=1e-9, top_k=kw.pop("top_k", 50), **kw)
+    return explain_ecg(model, signals, sources, threshold=1e-9, top_k=kw.pop("top_k", 50), **kw)
 
 
 # ----------------------------------------------------------------------------- contributions
-def test_contributions_are_weight_times_similarity_and_sum_to_the_logit(model, provenance, test_ecg):
+def test_contributions_are_weight_times_similarity_and_sum_to_the_logit(model, sources, test_ecg):
     ecg_id, x = test_ecg
-    ex = explain_all(model, x, provenance, ecg_id=ecg_id)
+    ex = explain_all(model, x, sources, ecg_id=ecg_id)
     assert len(ex.labels) == 71 and not ex.fallback
     with torch.no_grad():
         out = model(torch.from_numpy(np.array(x[None])))
@@ -118,9 +83,9 @@ def test_contributions_are_weight_times_similarity_and_sum_to_the_logit(model, p
             assert entry.branch_totals[name] == pytest.approx(float((weight[c, sl] * feats[sl]).sum()), abs=1e-6)
 
 
-def test_prototypes_are_the_labels_own_ranked_by_contribution(model, provenance, test_ecg):
+def test_prototypes_are_the_labels_own_ranked_by_contribution(model, sources, test_ecg):
     _, x = test_ecg
-    ex = explain_all(model, x, provenance, top_k=2)
+    ex = explain_all(model, x, sources, top_k=2)
     with torch.no_grad():
         out = model(torch.from_numpy(np.array(x[None])))
     feats = torch.cat([out.branches[n].similarity for n in BRANCHES], 1)[0].double().numpy()
@@ -146,9 +111,9 @@ def test_prototypes_are_the_labels_own_ranked_by_contribution(model, provenance,
         assert entry.own_class_total == pytest.approx(sum(contrib[g] for g in own), abs=1e-9)
 
 
-def test_best_window_is_the_argmax_mapped_to_samples(model, provenance, test_ecg):
+def test_best_window_is_the_argmax_mapped_to_samples(model, sources, test_ecg):
     _, x = test_ecg
-    ex = explain_all(model, x, provenance)
+    ex = explain_all(model, x, sources)
     with torch.no_grad():
         out = model(torch.from_numpy(np.array(x[None])))
     seen = set()
@@ -168,19 +133,19 @@ def test_best_window_is_the_argmax_mapped_to_samples(model, provenance, test_ecg
     assert seen == {"global-1d", "local-2d", "global-2d"}
 
 
-def test_provenance_round_trip(run, model, provenance, test_ecg):
+def test_provenance_round_trip(run, model, sources, test_ecg):
     ecg_id, x = test_ecg
-    ex = explain_all(model, x, provenance, ecg_id=ecg_id)
+    ex = explain_all(model, x, sources, ecg_id=ecg_id)
     for entry in ex.labels:
         for ev in entry.prototypes:
-            rec = run.provenance(ev.branch)[ev.prototype]
-            assert rec["class"] == ev.label and rec["projected"] == ev.projected
+            rec = run.prototype_sources(ev.branch)[ev.prototype]
+            assert rec.label == ev.label and rec.projected == ev.projected
             if ev.projected:
                 assert (ev.source_ecg_id, ev.source_start, ev.source_length) == (
-                    rec["ecg_id"], rec["start_sample"], rec["length_samples"])
-                assert ev.source_labels == rec["source_labels"] and ev.label in ev.source_labels
+                    rec.ecg_id, rec.start_sample, rec.length_samples)
+                assert tuple(ev.source_labels) == rec.source_labels and ev.label in ev.source_labels
             else:
-                assert ev.source_ecg_id is None and rec["reason"]
+                assert ev.source_ecg_id is None and rec.reason
     # JSON round trip keeps everything but the signals
     d = json.loads(ex.to_json())
     assert d == ex.to_dict()
@@ -189,9 +154,9 @@ def test_provenance_round_trip(run, model, provenance, test_ecg):
     assert first["total_contribution"] + first["bias"] == pytest.approx(first["logit"], abs=1e-4)
 
 
-def test_fallback_when_nothing_passes_the_threshold(model, provenance, test_ecg):
+def test_fallback_when_nothing_passes_the_threshold(model, sources, test_ecg):
     _, x = test_ecg
-    ex = explain_ecg(model, x, provenance, threshold=0.999999, num_fallback=2)
+    ex = explain_ecg(model, x, sources, threshold=0.999999, num_fallback=2)
     with torch.no_grad():
         logits = model(torch.from_numpy(np.array(x[None]))).logits[0]
     if (torch.sigmoid(logits) >= 0.999999).any():
@@ -203,9 +168,9 @@ def test_fallback_when_nothing_passes_the_threshold(model, provenance, test_ecg)
     assert all(not e.predicted for e in ex.labels)
 
 
-def test_predicted_labels_are_those_over_the_threshold(model, provenance, test_ecg):
+def test_predicted_labels_are_those_over_the_threshold(model, sources, test_ecg):
     _, x = test_ecg
-    ex = explain_ecg(model, x, provenance, threshold=0.5, true_labels=["NORM", "SR"])
+    ex = explain_ecg(model, x, sources, threshold=0.5, true_labels=["NORM", "SR"])
     probs = ex.probabilities
     assert set(ex.predicted) == {c for c, p in probs.items() if p >= 0.5}
     assert ex.predicted == sorted(ex.predicted, key=lambda c: -probs[c])
@@ -216,25 +181,25 @@ def test_predicted_labels_are_those_over_the_threshold(model, provenance, test_e
     assert "ECG" in ex.summary()
 
 
-def test_max_labels_keeps_the_most_probable(model, provenance, test_ecg):
+def test_max_labels_keeps_the_most_probable(model, sources, test_ecg):
     _, x = test_ecg
-    full = explain_ecg(model, x, provenance, threshold=0.3)
+    full = explain_ecg(model, x, sources, threshold=0.3)
     if len(full.predicted) < 3:
         pytest.skip("too few labels over 0.3 for this untrained model")
-    ex = explain_ecg(model, x, provenance, threshold=0.3, max_labels=2)
+    ex = explain_ecg(model, x, sources, threshold=0.3, max_labels=2)
     assert [e.label for e in ex.labels] == full.predicted[:2] and ex.predicted == full.predicted
     assert "2 most probable" in ex.note
     with pytest.raises(ValueError, match="max_labels"):
-        explain_ecg(model, x, provenance, max_labels=0)
+        explain_ecg(model, x, sources, max_labels=0)
 
 
-def test_labels_on_request_are_explained_whether_predicted_or_not(model, provenance, test_ecg):
+def test_labels_on_request_are_explained_whether_predicted_or_not(model, sources, test_ecg):
     _, x = test_ecg
-    full = explain_ecg(model, x, provenance, threshold=0.5)
+    full = explain_ecg(model, x, sources, threshold=0.5)
     probs = full.probabilities
     least = min(probs, key=probs.get)                     # surely not predicted
     most = max(probs, key=probs.get)
-    ex = explain_ecg(model, x, provenance, threshold=0.5, labels=[least, most])
+    ex = explain_ecg(model, x, sources, threshold=0.5, labels=[least, most])
     assert [e.label for e in ex.labels] == [least, most] and not ex.fallback
     assert ex.predicted == full.predicted, "the predicted labels do not depend on which are explained"
     low = ex.label(least)
@@ -242,24 +207,24 @@ def test_labels_on_request_are_explained_whether_predicted_or_not(model, provena
     assert sum(low.branch_totals.values()) + low.bias == pytest.approx(low.logit, abs=1e-4)
     assert f"{least} not predicted" in ex.note or probs[least] >= 0.5
     with pytest.raises(ValueError, match=r"labels \['XYZ'\]"):
-        explain_ecg(model, x, provenance, labels=["XYZ"])
+        explain_ecg(model, x, sources, labels=["XYZ"])
 
 
-def test_bad_input(model, provenance, test_ecg):
+def test_bad_input(model, sources, test_ecg):
     _, x = test_ecg
     with pytest.raises(ValueError, match=r"\(12, T\)"):
-        explain_ecg(model, x.T, provenance)
+        explain_ecg(model, x.T, sources)
     with pytest.raises(ValueError, match="batch"):
-        explain_ecg(model, x[None], provenance)
-    short = dict(provenance, morphology=provenance["morphology"][:-1])
+        explain_ecg(model, x[None], sources)
+    short = dict(sources, morphology=sources["morphology"][:-1])
     with pytest.raises(ValueError, match="different runs"):
         explain_ecg(model, x, short)
     with pytest.raises(ValueError, match="global"):
-        explain_ecg(model, x, {k: v for k, v in provenance.items() if k != "global"})
+        explain_ecg(model, x, {k: v for k, v in sources.items() if k != "global"})
     with pytest.raises(ValueError, match="top_k"):
-        explain_ecg(model, x, provenance, top_k=0)
+        explain_ecg(model, x, sources, top_k=0)
     with pytest.raises(TypeError, match="ProtoECGNet"):
-        explain_ecg(model.branches["rhythm"], x, provenance)
+        explain_ecg(model.branches["rhythm"], x, sources)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -277,9 +242,9 @@ def _find(ex, kind):
 
 
 @pytest.fixture(scope="module")
-def full_explanation(run, data, model, provenance, test_ecg):
+def full_explanation(run, data, model, sources, test_ecg):
     ecg_id, _ = test_ecg
-    return explain_run_ecg(run, ecg_id, data, model=model, provenance=provenance, threshold=1e-9, top_k=50)
+    return explain_run_ecg(run, ecg_id, data, model=model, sources=sources, threshold=1e-9, top_k=50)
 
 
 def test_figure_local_prototype_shades_both_windows(full_explanation):
@@ -331,7 +296,7 @@ def test_figure_global_prototype_is_unshaded_and_says_whole_record(full_explanat
     assert "whole record" in fig.axes[1].get_title(loc="left")
 
 
-def test_figure_errors(full_explanation, model, provenance, test_ecg):
+def test_figure_errors(full_explanation, model, sources, test_ecg):
     ex = full_explanation
     with pytest.raises(IndexError, match="prototype_rank"):
         explanation_figure(ex, 999, ex.labels[0].label)
@@ -339,22 +304,22 @@ def test_figure_errors(full_explanation, model, provenance, test_ecg):
         explanation_figure(ex, 0, "NOT_A_LABEL")
     with pytest.raises(ValueError, match="which"):
         explanation_figure(ex, 0, ex.labels[0].label, which="best")
-    bare = explain_ecg(model, test_ecg[1], provenance, threshold=1e-9)      # no sources attached
+    bare = explain_ecg(model, test_ecg[1], sources, threshold=1e-9)      # no sources attached
     entry, rank, ev = next((e, r, v) for e in bare.labels for r, v in enumerate(e.prototypes) if v.projected)
     with pytest.raises(ValueError, match="attach"):
         explanation_figure(bare, rank, entry.label)
 
 
 def test_prototype_figure_for_review(run, data):
-    rec = next(r for r in run.provenance("morphology") if r["projected"])
-    fig = prototype_figure(rec, data.signal(rec["ecg_id"]), data.fs)
+    rec = next(r for r in run.prototype_sources("morphology") if r.projected)
+    fig = prototype_figure(rec, data.signal(rec.ecg_id), data.fs)
     bands = fig._protoecg_highlights
-    assert min(h["x0"] for h in bands) == pytest.approx(rec["start_sample"] / 100)
-    assert max(h["x1"] for h in bands) == pytest.approx((rec["start_sample"] + rec["length_samples"]) / 100)
-    unprojected = next((r for b in BRANCHES for r in run.provenance(b) if not r["projected"]), None)
+    assert min(h["x0"] for h in bands) == pytest.approx(rec.start_sample / 100)
+    assert max(h["x1"] for h in bands) == pytest.approx((rec.start_sample + rec.length_samples) / 100)
+    unprojected = next((r for b in BRANCHES for r in run.prototype_sources(b) if not r.projected), None)
     if unprojected is not None:
         with pytest.raises(ValueError, match="not projected"):
-            prototype_figure(unprojected, data.signal(rec["ecg_id"]), data.fs)
+            prototype_figure(unprojected, data.signal(rec.ecg_id), data.fs)
 
 
 # ----------------------------------------------------------------------------- run level and CLI

@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from protoecg_lib.data import load_ptbxl
-from protoecg_lib.evaluation.explain import explain_run_ecg, explanation_figure
+from protoecg_lib.evaluation.explain import explain_run_ecg
+from protoecg_lib.plotting.explanation import explanation_figure, plot_contributions
 from protoecg_lib.teaching.explanation import (CASE_KINDS, evidence_table, explain_label, first_shown,
-                                           logit_decomposition, plot_contributions, prediction_cases)
+                                               logit_decomposition, prediction_cases)
 from protoecg_lib.labels import BRANCHES
-from protoecg_lib.evaluation.metrics import Predictions
-from test_explain import build_tiny_run
+from protoecg_lib.runs import Predictions
+from conftest import build_tiny_run
 
 torch.set_num_threads(1)
 

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from protoecg_lib.training.cooccurrence import jaccard
-from protoecg_lib.teaching.latent import (PCA2D, TOY_TERMS, branch_latents, class_pair_cosines, cosine_structure, snapshot_panels,
-                                 cosine_vs_jaccard, fit_pca_2d, optimize_prototypes, pca_2d, primary_labels,
-                                 toy_objective, unit_vectors)
+from protoecg_lib.cooccurrence import jaccard
+from protoecg_lib.plotting.latent import snapshot_panels
+from protoecg_lib.teaching.latent_maps import (PCA2D, branch_latents, class_pair_cosines, cosine_structure,
+                                               cosine_vs_jaccard, fit_pca_2d, pca_2d, primary_labels)
+from protoecg_lib.teaching.toy_prototypes import TOY_TERMS, optimize_prototypes, toy_objective, unit_vectors
 from protoecg_lib.training.losses import clustering_loss, contrastive_loss, diversity_loss, separation_loss
 from protoecg_lib.models import BranchConfig, ProtoBranch, class_identity
 
@@ -254,7 +255,7 @@ def test_cosine_vs_jaccard_shape_error():
 
 
 def test_snapshot_panels_layout():
-    from protoecg_lib.teaching.latent import Trajectory
+    from protoecg_lib.teaching.toy_prototypes import Trajectory
 
     snaps = torch.stack([unit_vectors([0, 90]) * 3, unit_vectors([45, 180])])     # (S=2, P=2, 2), lengths ignored
     traj = Trajectory(prototypes=snaps, steps=[0, 10], losses=[1.0, 0.5])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from protoecg_lib.training.cooccurrence import class_weights, jaccard
+from protoecg_lib.cooccurrence import class_weights, jaccard
 from protoecg_lib.training.losses import (
     LossWeights, PrototypeLoss, clustering_loss, contrastive_loss, contrastive_masks, diversity_loss,
     fusion_loss, l1_last_layer, separation_loss, sparsity_loss, weighted_bce,

@@ -8,8 +8,9 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 from protoecg_lib.evaluation.metrics import (
     SKIP_NO_NEGATIVE, SKIP_NO_POSITIVE, auroc_per_label, bootstrap_ci, bootstrap_counts,
-    evaluation_table, f1_scores, macro_auroc, read_predictions, tune_thresholds, weighted_auroc,
+    evaluation_table, f1_scores, macro_auroc, tune_thresholds, weighted_auroc,
 )
+from protoecg_lib.runs import read_predictions
 
 
 def random_task(n=400, c=6, seed=0, ties=True):

@@ -304,14 +304,16 @@ def test_segment_is_a_three_by_four_zoom(ecg):
 
 # ------------------------------------------------------------------------------ gallery
 
-def provenance_record(index, cls="IMI", branch="morphology", ecg_id=1, start=100, projected=True, **extra):
-    rec = {"index": index, "branch": branch, "class": cls, "class_index": 0, "projected": projected,
+def source_record(index, cls="IMI", branch="morphology", ecg_id=1, start=100, projected=True, **extra):
+    from protoecg_lib.runs import PrototypeSource
+
+    rec = {"index": index, "branch": branch, "label": cls, "class_index": 0, "projected": projected,
            "reason": None if projected else "class has no training positives", "ecg_id": ecg_id if projected else None,
            "source_labels": [cls], "window_index": None, "start_sample": start if projected else None,
            "length_samples": 93 if projected else None, "sampling_rate": 100,
            "similarity": 11.25 if projected else None, "duplicate_of": None}
     rec.update(extra)
-    return rec
+    return PrototypeSource.from_dict(rec)
 
 
 def test_gallery_one_panel_per_prototype():
@@ -323,9 +325,9 @@ def test_gallery_one_panel_per_prototype():
         return x
 
     calls = []
-    prov = [provenance_record(i, ecg_id=7 if i < 3 else 8, start=300) for i in range(5)]
-    prov.append(provenance_record(5, projected=False))
-    prov.append(provenance_record(6, cls="SR", branch="rhythm", ecg_id=9, start=None, length_samples=None))
+    prov = [source_record(i, ecg_id=7 if i < 3 else 8, start=300) for i in range(5)]
+    prov.append(source_record(5, projected=False))
+    prov.append(source_record(6, cls="SR", branch="rhythm", ecg_id=9, start=None, length_samples=None))
     fig = plot_prototype_gallery(prov, get_signals, 100, class_code="IMI", ncols=3)
     gal = fig._protoecg_gallery
     assert len(fig.axes) == len(gal) == 6
@@ -337,7 +339,7 @@ def test_gallery_one_panel_per_prototype():
     empty = gal[5]["axes"]
     assert not gal[5]["projected"] and "class has no training positives" in empty.texts[0].get_text()
     assert not empty.lines
-    long = provenance_record(5, projected=False, reason="class 2AVB has no positive ECG in the training split, "
+    long = source_record(5, projected=False, reason="class 2AVB has no positive ECG in the training split, "
                                                         "so there is nothing to project this prototype onto")
     fig = plot_prototype_gallery([*prov[:5], long], get_signals, 100, class_code="IMI", ncols=3, panel_width=4.0)
     fig.canvas.draw()
@@ -354,18 +356,18 @@ def test_gallery_one_panel_per_prototype():
     assert g["lead"] == "II" and (g["x0"], g["x1"]) == (0.0, 10.0)
     with pytest.raises(ValueError, match=r"no prototype of class 'AFIB'.*\['IMI', 'SR'\]"):
         plot_prototype_gallery(prov, get_signals, 100, class_code="AFIB")
-    with pytest.raises(ValueError, match=r"entry 0 lacks \['class'\]"):
+    with pytest.raises(ValueError, match=r"entry 0 is not a PrototypeSource record.*label"):
         plot_prototype_gallery([{"index": 0, "branch": "rhythm", "projected": False}], get_signals, 100)
 
 
 def test_relevant_lead_rules():
     x = np.zeros((12, 1000))
     x[4, 500:593] = 2.0
-    assert relevant_lead(provenance_record(0, start=500), x, 100) == "aVL"
-    assert relevant_lead(provenance_record(0, start=100), x, 100) == "I"  # all zero: first lead
-    assert relevant_lead(provenance_record(0, branch="global", cls="NORM", start=0), x, 100) == "II"
+    assert relevant_lead(source_record(0, start=500), x, 100) == "aVL"
+    assert relevant_lead(source_record(0, start=100), x, 100) == "I"  # all zero: first lead
+    assert relevant_lead(source_record(0, branch="global", cls="NORM", start=0), x, 100) == "II"
     # a window counted at 500 Hz on a 100-Hz signal is converted through its sampling rate
-    assert relevant_lead(provenance_record(0, start=2500, length_samples=465, sampling_rate=500), x, 100) == "aVL"
+    assert relevant_lead(source_record(0, start=2500, length_samples=465, sampling_rate=500), x, 100) == "aVL"
 
 
 # ------------------------------------------------------------------------------ other figures

@@ -10,10 +10,10 @@ from protoecg_lib.data import Split, load_ptbxl
 from protoecg_lib.synthetic import EvidenceSpan, load_evidence, write_synthetic_root
 from protoecg_lib.labels import BRANCHES, LABEL_SETS
 from protoecg_lib.models import BranchOutput, ModelOutput, ProtoECGNet
-from protoecg_lib.evaluation.quality import (deletion_check, deletion_summary, localisation_hits, localisation_summary,
-                                  neutralize, plot_deletion, plot_localisation, run_deletion_check, run_localisation,
-                                  window_cover)
-from test_explain import build_tiny_run, tiny_config
+from protoecg_lib.evaluation.deletion import deletion_check, deletion_summary, neutralize, run_deletion_check
+from protoecg_lib.evaluation.localisation import localisation_hits, localisation_summary, run_localisation, window_cover
+from protoecg_lib.plotting.quality import plot_deletion, plot_localisation
+from conftest import build_tiny_run, tiny_config
 
 torch.set_num_threads(1)
 T = 1000

@@ -8,8 +8,8 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from protoecg_lib.evaluation.quality import neutralize
-from protoecg_lib.teaching.review import plot_deletion_example
+from protoecg_lib.evaluation.deletion import neutralize
+from protoecg_lib.plotting.quality import plot_deletion_example
 
 
 def _ecg():
@@ -53,7 +53,7 @@ def test_chance_tail_probability_matches_enumeration():
 
     import pandas as pd
 
-    from protoecg_lib.teaching.review import chance_tail_probability
+    from protoecg_lib.evaluation.localisation import chance_tail_probability
 
     chance = [0.2, 0.5, 0.9, 0.3]
     for observed in range(5):
@@ -79,7 +79,7 @@ def _summary():
 
 
 def test_plot_hit_vs_chance_points_and_labels():
-    from protoecg_lib.teaching.review import plot_hit_vs_chance
+    from protoecg_lib.plotting.quality import plot_hit_vs_chance
 
     fig = plot_hit_vs_chance(_summary(), annotate_below=0.9)
     (ax,) = fig.axes

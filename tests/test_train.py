@@ -9,22 +9,11 @@ import torch
 
 from protoecg_lib.data import Split, load_ptbxl
 from protoecg_lib.models import BranchConfig, ProtoBranch
-from protoecg_lib.training.trainer import TrainConfig, set_stage, train_branch
+from protoecg_lib.training import TrainConfig, set_stage, train_branch
+
+from conftest import tiny_branch
 
 torch.set_num_threads(1)
-
-
-def tiny_branch(name="morphology", seed=0) -> ProtoBranch:
-    torch.manual_seed(seed)
-    kind = "1d" if name == "rhythm" else "2d"
-    length = 3 if name == "morphology" else None
-    return ProtoBranch(BranchConfig(name, kind, prototypes_per_class=2, prototype_length=length, proto_dim=8,
-                                    base_width=4, dropout=0.35,
-                                    similarity_scale={"rhythm": None, "morphology": 13.0, "global": 4.0}[name]))
-
-
-def _take(sp: Split, n: int) -> Split:
-    return Split(sp.name, np.asarray(sp.signals[:n]), sp.targets[:n], sp.ecg_id[:n], sp.patient_id[:n], sp.labels, sp.fs)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +23,7 @@ def ds(excerpt_root):
 
 @pytest.fixture(scope="module")
 def small(ds):
-    return {name: (_take(ds.split("train", name), 48), _take(ds.split("val", name), 24))
+    return {name: (ds.split("train", name).head(48), ds.split("val", name).head(24))
             for name in ("rhythm", "morphology", "global")}
 
 
@@ -132,7 +121,7 @@ def test_labels_without_training_positive_stay_finite(small):
 
 
 def test_branch_features_runs_on_the_branch_device_and_names_a_mismatch(small):
-    from protoecg_lib.training.trainer import branch_features
+    from protoecg_lib.training import branch_features
 
     branch = tiny_branch("global")
     x = np.asarray(small["global"][1].signals[:5])

@@ -10,23 +10,24 @@ import torch
 
 from protoecg_lib.data import load_ptbxl
 from protoecg_lib.labels import BRANCHES
-from protoecg_lib.widgets.views import (LIKERT, QUESTIONS, REVIEW_COLUMNS, ExplorerState, ReviewSession,
+from protoecg_lib.runs import PrototypeSource
+from protoecg_lib.widgets import (LIKERT, QUESTIONS, REVIEW_COLUMNS, ExplorerState, ReviewSession,
                                   explanation_explorer, figure_output, prototype_review, read_reviews,
                                   summarize_reviews)
-from test_explain import build_tiny_run
+from conftest import build_tiny_run
 
 torch.set_num_threads(1)
 
 
 def _record(index, cls, branch="morphology", ecg_id=10, projected=True):
-    return {"index": index, "branch": branch, "class": cls, "class_index": 0, "projected": projected,
-            "reason": None if projected else "no training positive", "ecg_id": ecg_id if projected else None,
-            "source_labels": [cls], "window_index": 3, "start_sample": 93, "length_samples": 93,
-            "sampling_rate": 100, "similarity": 12.5, "duplicate_of": None}
+    return PrototypeSource(index=index, branch=branch, label=cls, class_index=0, projected=projected,
+                           reason=None if projected else "no training positive",
+                           ecg_id=ecg_id if projected else None, source_labels=(cls,), window_index=3,
+                           start_sample=93, length_samples=93, sampling_rate=100, similarity=12.5)
 
 
 @pytest.fixture
-def provenance():
+def sources():
     return {"rhythm": [_record(0, "SR", "rhythm", 1), _record(1, "SR", "rhythm", 2), _record(2, "AFIB", "rhythm",
                                                                                               projected=False)],
             "morphology": [_record(0, "IMI", ecg_id=3), _record(1, "IMI", ecg_id=4), _record(2, "IMI", ecg_id=5)],
@@ -34,16 +35,16 @@ def provenance():
 
 
 # ----------------------------------------------------------------------------- review state
-def test_session_navigation(provenance, tmp_path):
-    s = ReviewSession(provenance, "dr a", tmp_path / "r.csv")
+def test_session_navigation(sources, tmp_path):
+    s = ReviewSession(sources, "dr a", tmp_path / "r.csv")
     assert s.classes == ["SR", "IMI", "NORM"], "rhythm, morphology, global; unprojected AFIB left out"
     assert s.unprojected == {"AFIB": 1}
     assert s.class_code == "SR" and s.page == "1/2"
     assert s.next().page == "2/2" and s.next().page == "2/2", "the pager stops at the last prototype"
     assert s.prev().prev().page == "1/2"
     s.select("IMI")
-    assert s.page == "1/3" and s.current["ecg_id"] == 3
-    assert s.go(2).current["index"] == 2
+    assert s.page == "1/3" and s.current.ecg_id == 3
+    assert s.go(2).current.index == 2
     with pytest.raises(KeyError, match="not projected"):
         s.select("AFIB")
     with pytest.raises(KeyError, match="not a class"):
@@ -52,8 +53,8 @@ def test_session_navigation(provenance, tmp_path):
         s.go(3)
 
 
-def test_rating_validation(provenance, tmp_path):
-    s = ReviewSession(provenance, "dr a", tmp_path / "r.csv")
+def test_rating_validation(sources, tmp_path):
+    s = ReviewSession(sources, "dr a", tmp_path / "r.csv")
     for bad in (0, 6, 2.5, True, "x"):
         with pytest.raises((ValueError, TypeError)):
             s.rate(representativeness=bad)
@@ -66,15 +67,15 @@ def test_rating_validation(provenance, tmp_path):
     s.rate(representativeness=4)
     with pytest.raises(ValueError, match="rate both"):
         s.save()
-    nobody = ReviewSession(provenance, "", tmp_path / "r.csv")
+    nobody = ReviewSession(sources, "", tmp_path / "r.csv")
     nobody.rate(3, 3)
     with pytest.raises(ValueError, match="reviewer"):
         nobody.save()
 
 
-def test_review_csv_round_trip_and_update(provenance, tmp_path):
+def test_review_csv_round_trip_and_update(sources, tmp_path):
     path = tmp_path / "reviews" / "r.csv"
-    s = ReviewSession(provenance, "dr a", path)
+    s = ReviewSession(sources, "dr a", path)
     s.select("IMI").rate(representativeness=5, clarity=4)
     s.set_comment("typical, clean ST elevation, comma, \"quotes\"")
     s.flag(best=True)
@@ -99,21 +100,21 @@ def test_review_csv_round_trip_and_update(provenance, tmp_path):
     df = read_reviews(path).set_index("prototype_index")
     assert bool(df.loc[1, "best"]) and not bool(df.loc[0, "best"])
     # another reviewer adds rows; a new session of dr a resumes with the saved ratings
-    other = ReviewSession(provenance, "dr b", path)
+    other = ReviewSession(sources, "dr b", path)
     other.select("IMI").rate(1, 2)
     other.save()
     assert len(read_reviews(path)) == 3
-    again = ReviewSession(provenance, "dr a", path).select("IMI")
+    again = ReviewSession(sources, "dr a", path).select("IMI")
     assert (again.rating.representativeness, again.rating.clarity, again.rating.best) == (5, 2, False)
     assert again.rating.saved and again.progress()["saved_in_class"] == 2
 
 
-def test_summary_by_branch_computed_by_hand(provenance, tmp_path):
+def test_summary_by_branch_computed_by_hand(sources, tmp_path):
     path = tmp_path / "r.csv"
     ratings = {("dr a", "IMI", 0): (5, 4), ("dr a", "IMI", 1): (3, 2), ("dr b", "IMI", 0): (4, 4),
                ("dr a", "SR", 0): (2, 5)}
     for (who, cls, k), (rep, cla) in ratings.items():
-        s = ReviewSession(provenance, who, path).select(cls).go(k)
+        s = ReviewSession(sources, who, path).select(cls).go(k)
         s.rate(rep, cla)
         s.flag(bad=(rep == 2))
         s.save()
@@ -175,10 +176,10 @@ def test_prototype_review_widget_without_display(run, data, tmp_path):
     c, s = box.controls, box.session
     assert _png(c["figure"])[:4] == b"\x89PNG", "the first prototype is drawn at construction"
     assert s.class_code in c["pager"].value and "1/" in c["pager"].value
-    first = s.current["index"]
+    first = s.current.index
     if len(s.prototypes) > 1:
         c["next"].click()
-        assert s.position == 1 and s.current["index"] != first
+        assert s.position == 1 and s.current.index != first
         c["prev"].click()
     c["representativeness"].value = 4
     c["clarity"].value = 5

@@ -50,6 +50,8 @@ class Split:
     ecg_id, patient_id : ndarray, shape (N,)
     labels : tuple of SCP codes (the label set)
     fs : sampling rate of ``signals`` in Hz
+    codes : tuple of tuples of str, optional
+        Every SCP code of each record (all 71 statements, not only ``labels``), in row order.
     """
 
     name: str
@@ -59,9 +61,33 @@ class Split:
     patient_id: np.ndarray
     labels: tuple[str, ...]
     fs: int
+    codes: tuple[tuple[str, ...], ...] | None = None
 
     def __len__(self) -> int:
         return len(self.ecg_id)
+
+    def head(self, n: int) -> "Split":
+        """The first ``n`` records as a new split (signals copied into memory)."""
+        return Split(self.name, np.array(self.signals[:n]), self.targets[:n], self.ecg_id[:n], self.patient_id[:n],
+                     self.labels, self.fs, None if self.codes is None else self.codes[:n])
+
+    def class_weights(self, formula: str = "official") -> np.ndarray:
+        """Positive-class weights ``(C,)`` of this split's targets (spec §1.5); use the training split."""
+        from ..cooccurrence import class_weights
+
+        return class_weights(self.targets, formula=formula)
+
+    def cooccurrence(self) -> np.ndarray:
+        """The Jaccard label co-occurrence ``(C, C)`` of this split's targets (spec §1.7)."""
+        from ..cooccurrence import jaccard
+
+        return jaccard(self.targets)
+
+    def record_codes(self, row: int) -> tuple[str, ...]:
+        """All SCP codes of the record in ``row`` (the split's own labels when ``codes`` is unknown)."""
+        if self.codes is not None:
+            return tuple(self.codes[row])
+        return tuple(c for c, y in zip(self.labels, self.targets[row]) if y > 0)
 
     def tensors(self):
         """``(signals, targets)`` as torch tensors in memory (one copy of the split)."""
@@ -120,7 +146,7 @@ class PTBXL:
         codes = label_set(labels) if isinstance(labels, str) else tuple(labels)
         return Split(name=name, signals=signals, targets=targets_from_codes(recs["codes"].tolist(), codes),
                      ecg_id=recs["ecg_id"].to_numpy(), patient_id=recs["patient_id"].to_numpy(),
-                     labels=codes, fs=self.fs)
+                     labels=codes, fs=self.fs, codes=tuple(tuple(c) for c in recs["codes"]))
 
     def signal(self, ecg_id: int) -> np.ndarray:
         """The preprocessed signals ``(12, T)`` of one record."""
@@ -133,15 +159,11 @@ class PTBXL:
 
     def class_weights(self, labels: str | tuple[str, ...] = "all", formula: str = "official") -> np.ndarray:
         """Positive-class weights for the weighted BCE, from training labels only (spec §1.5)."""
-        from ..training.cooccurrence import class_weights
-
-        return class_weights(self.targets(labels, "train"), formula=formula)
+        return self.split("train", labels).class_weights(formula)
 
     def cooccurrence(self, labels: str | tuple[str, ...] = "all") -> np.ndarray:
         """The Jaccard label co-occurrence matrix ``(C, C)`` from training labels only (spec §1.7)."""
-        from ..training.cooccurrence import jaccard
-
-        return jaccard(self.targets(labels, "train"))
+        return self.split("train", labels).cooccurrence()
 
 
 # ---------------------------------------------------------------------- loading

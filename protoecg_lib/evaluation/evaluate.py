@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -331,3 +330,39 @@ def _per_label_text(result: dict) -> str:
             line += f"{'skip' if b is None or pd.isna(b) else format(b, '.3f'):>10}"
         lines.append(line)
     return "\n".join(lines)
+
+
+MODEL_TITLES = {"fusion": "ProtoECGNet (fusion)", "rhythm": "rhythm branch", "morphology": "morphology branch",
+                "global": "global branch", "baseline": "black-box baseline"}
+
+
+def models_frame(result: dict) -> pd.DataFrame:
+    """One row per model of an :func:`~protoecg_lib.evaluation.evaluate.evaluate_run` result.
+
+    Parameters
+    ----------
+    result : dict
+        What ``evaluate_run(run, split)`` returned.
+
+    Returns
+    -------
+    DataFrame indexed by model (``fusion``, the branches, ``baseline``), columns ``labels``,
+    ``labels_evaluated``, ``macro``, ``macro_lo``, ``macro_hi``, ``weighted``, ``weighted_lo``,
+    ``weighted_hi``, ``f1_tuned`` (macro F1 at thresholds tuned on validation) and ``f1_at_0.5``.
+    Missing values are NaN.
+    """
+    if "models" not in result:
+        raise KeyError("not an evaluate_run result: it has no 'models' entry")
+
+    def num(x):
+        return math.nan if x is None else float(x)
+
+    rows = {}
+    for who, m in result["models"].items():
+        rows[who] = {"labels": m["n_labels"], "labels_evaluated": m["labels_evaluated"],
+                     **{f"{metric}{suffix}": num(m[f"{metric}_auroc"].get(key))
+                        for metric in ("macro", "weighted") for suffix, key in (("", "point"), ("_lo", "lo"), ("_hi", "hi"))},
+                     "f1_tuned": num(m.get("f1", {}).get("macro")), "f1_at_0.5": num(m.get("f1_at_0.5", {}).get("macro"))}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "model"
+    return frame

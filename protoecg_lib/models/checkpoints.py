@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..files import atomic_write
 from .baseline import BaselineConfig, BaselineNet
 from .branch import ProtoBranch
 from .config import BranchConfig, ModelConfig
@@ -96,20 +96,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, extra: Mapping[st
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Prototype figures: the gallery of projected prototypes, similarity histograms, latent maps.
 
-The gallery reads prototype provenance as ``push`` writes it (DEVELOPING.md, "Prototype
-provenance") and shows each prototype as its source ECG's most relevant lead over the whole record
+The gallery reads the prototype sources projection writes (:class:`~protoecg_lib.runs.records.PrototypeSource`,
+DEVELOPING.md) and shows each prototype as its source ECG's most relevant lead over the whole record
 with the prototype window shaded (spec §5, §8.3: the review interface browses a class's prototypes).
 """
 from __future__ import annotations
@@ -20,29 +20,27 @@ from .style import EcgPaper, house_style, new_figure
 __all__ = ["plot_prototype_gallery", "plot_similarity_hist", "plot_latent_2d", "prototype_window_s",
            "relevant_lead"]
 
-_REQUIRED = ("index", "branch", "class", "projected")
-
-
-def prototype_window_s(record: Mapping, fs: float, duration_s: float) -> tuple[float, float]:
-    """The prototype window of one provenance record in seconds, ``(start_s, end_s)``.
+def prototype_window_s(record, fs: float, duration_s: float) -> tuple[float, float]:
+    """The prototype window of one :class:`~protoecg_lib.runs.records.PrototypeSource` in seconds,
+    ``(start_s, end_s)``.
 
     ``start_sample``/``length_samples`` are counted at the record's ``sampling_rate`` (``fs`` when
     absent); a record without a window (a 1D prototype) covers the whole ECG.
     """
-    start, length = record.get("start_sample"), record.get("length_samples")
+    start, length = record.start_sample, record.length_samples
     if start is None or length is None:
         return 0.0, duration_s
-    rate = float(record.get("sampling_rate") or fs)
+    rate = float(record.sampling_rate or fs)
     return start / rate, min(duration_s, (start + length) / rate)
 
 
-def relevant_lead(record: Mapping, signals: np.ndarray, fs: float, leads: Sequence[str] = LEADS) -> str:
+def relevant_lead(record, signals: np.ndarray, fs: float, leads: Sequence[str] = LEADS) -> str:
     """The lead a gallery panel shows: II for rhythm/global prototypes; for morphology prototypes
     the lead with the largest signal energy (sum of squares) inside the window.
 
     ``signals`` has shape (12, T) in mV.
     """
-    if record.get("branch") != "morphology":
+    if record.branch != "morphology":
         return "II"
     a, b = prototype_window_s(record, fs, signals.shape[1] / fs)
     i0, i1 = int(round(a * fs)), max(int(round(b * fs)), int(round(a * fs)) + 1)
@@ -50,30 +48,36 @@ def relevant_lead(record: Mapping, signals: np.ndarray, fs: float, leads: Sequen
     return _canonical_lead(leads[int(np.argmax(energy))])
 
 
-def _check_provenance(provenance) -> list[dict]:
-    if isinstance(provenance, Mapping) or not isinstance(provenance, Sequence):
-        raise TypeError("provenance must be the list of per-prototype dicts of <branch>/prototypes.json "
-                        f"(DEVELOPING.md); got {type(provenance).__name__}")
-    for pos, rec in enumerate(provenance):
-        missing = [k for k in _REQUIRED if k not in rec]
-        if rec.get("projected") and "ecg_id" not in rec:
-            missing.append("ecg_id")
-        if missing:
-            raise ValueError(f"provenance entry {pos} lacks {missing}; expected the prototype provenance format "
-                             f"of DEVELOPING.md ({', '.join(_REQUIRED)}, ecg_id, start_sample, ...)")
-    return list(provenance)
+def _as_sources(sources) -> list:
+    from ..runs.records import PrototypeSource
+
+    if isinstance(sources, Mapping) or not isinstance(sources, Sequence):
+        raise TypeError("sources must be the list of PrototypeSource of one branch (run.prototype_sources(branch)); "
+                        f"got {type(sources).__name__}")
+    out = []
+    for pos, rec in enumerate(sources):
+        if not isinstance(rec, PrototypeSource):
+            try:
+                rec = PrototypeSource.from_dict(rec)
+            except TypeError as err:
+                raise ValueError(f"prototype source entry {pos} is not a PrototypeSource record ({err}); "
+                                 "see DEVELOPING.md") from None
+        if rec.projected and rec.ecg_id is None:
+            raise ValueError(f"prototype source entry {pos} is projected but names no ecg_id")
+        out.append(rec)
+    return out
 
 
-def _gallery_title(rec: Mapping) -> str:
-    sim = rec.get("similarity")
+def _gallery_title(rec) -> str:
+    sim = rec.similarity
     s = "n/a" if sim is None or not math.isfinite(float(sim)) else f"{float(sim):.2f}"
-    title = f"{rec['class']} #{rec['index']} ecg {rec.get('ecg_id')} s={s}"
-    if rec.get("duplicate_of") is not None:
-        title += f" (= #{rec['duplicate_of']})"
+    title = f"{rec.label} #{rec.index} ecg {rec.ecg_id} s={s}"
+    if rec.duplicate_of is not None:
+        title += f" (= #{rec.duplicate_of})"
     return title
 
 
-def plot_prototype_gallery(provenance: Sequence[Mapping], get_signals: Callable[[int], np.ndarray], fs: float,
+def plot_prototype_gallery(sources: Sequence, get_signals: Callable[[int], np.ndarray], fs: float,
                            class_code: str | None = None, max_prototypes: int = 12, ncols: int = 3, *,
                            lead: str | None = None, title: str | None = None, panel_width: float = 4.0,
                            leads: Sequence[str] = LEADS, paper: EcgPaper | None = None) -> Figure:
@@ -81,8 +85,8 @@ def plot_prototype_gallery(provenance: Sequence[Mapping], get_signals: Callable[
 
     Parameters
     ----------
-    provenance : list of dict
-        Prototype provenance in prototype order (``<branch>/prototypes.json``, DEVELOPING.md).
+    sources : list of PrototypeSource
+        One branch's prototype sources in prototype order (``run.prototype_sources(branch)``).
     get_signals : callable
         ``get_signals(ecg_id) -> (12, T)`` array in mV of a source ECG; called once per ECG.
     fs : float
@@ -103,12 +107,12 @@ def plot_prototype_gallery(provenance: Sequence[Mapping], get_signals: Callable[
         panel, ``index``, ``axes``, ``lead``, ``projected``, ``ecg_id`` and the window ``(x0, x1)``.
     """
     paper = paper or EcgPaper(margin_s=0.0, calibration=False)
-    records = _check_provenance(provenance)
+    records = _as_sources(sources)
     if class_code is not None:
-        chosen = [r for r in records if r["class"] == class_code]
+        chosen = [r for r in records if r.label == class_code]
         if not chosen:
-            have = sorted({str(r["class"]) for r in records})
-            raise ValueError(f"no prototype of class {class_code!r} in the provenance; its classes are {have}")
+            have = sorted({str(r.label) for r in records})
+            raise ValueError(f"no prototype of class {class_code!r} among these sources; their classes are {have}")
     else:
         chosen = records
     if max_prototypes < 1 or ncols < 1:
@@ -117,10 +121,10 @@ def plot_prototype_gallery(provenance: Sequence[Mapping], get_signals: Callable[
     cache: dict = {}
     panels = []  # (record, lead, y (T,), window) or (record, None, None, None)
     for rec in shown:
-        if not rec["projected"]:
+        if not rec.projected:
             panels.append((rec, None, None, None))
             continue
-        ecg_id = rec["ecg_id"]
+        ecg_id = rec.ecg_id
         if ecg_id not in cache:
             cache[ecg_id] = check_signals(get_signals(ecg_id), fs, leads, name=f"get_signals({ecg_id!r})")[0]
         x = cache[ecg_id]
@@ -149,20 +153,20 @@ def plot_prototype_gallery(provenance: Sequence[Mapping], get_signals: Callable[
                 for spine in ax.spines.values():
                     spine.set_visible(True)
                     spine.set_color("0.75")
-                reason = rec.get("reason") or "no reason recorded"
+                reason = rec.reason or "no reason recorded"
                 # wrapped to the panel (matplotlib's wrap=True wraps at the figure's edge, across panels)
                 text = textwrap.fill(str(reason), width=max(20, int(panel_width * 12)))
                 ax.text(0.5, 0.5, f"not projected\n{text}", transform=ax.transAxes, ha="center", va="center",
                         fontsize=8, color="0.35", gid="unprojected")
-                ax.set_title(f"{rec['class']} #{rec['index']}", loc="left", fontsize=8, pad=2)
-                gallery.append(dict(index=rec["index"], axes=ax, lead=None, projected=False, ecg_id=None,
+                ax.set_title(f"{rec.label} #{rec.index}", loc="left", fontsize=8, pad=2)
+                gallery.append(dict(index=rec.index, axes=ax, lead=None, projected=False, ecg_id=None,
                                     x0=None, x1=None))
                 continue
             band = Highlight(window[0], window[1], color=style.palette[0], alpha=0.3)
             _draw_strip(ax, y, fs, name, [band], paper, ylim, calibration=False, tick_step=2.0, minor_grid=False)
             ax.tick_params(axis="x", labelsize=7)
             ax.set_title(_gallery_title(rec), loc="left", fontsize=8, pad=2)
-            gallery.append(dict(index=rec["index"], axes=ax, lead=name, projected=True, ecg_id=rec["ecg_id"],
+            gallery.append(dict(index=rec.index, axes=ax, lead=name, projected=True, ecg_id=rec.ecg_id,
                                 x0=window[0], x1=window[1]))
         what = f"class {class_code}" if class_code else "all classes"
         fig.suptitle(title or f"prototypes of {what}: {len(shown)} shown of {len(chosen)}", x=0.1 / fw, y=1 - 0.1 / fh,

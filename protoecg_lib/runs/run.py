@@ -1,118 +1,134 @@
 """A run directory, opened: what ``protoecg pipeline`` wrote, read back for evaluation and explanation.
 
-Layout (DEVELOPING.md)::
-
-    RUN/config.json            pipeline config, data root and source, versions
-    RUN/metrics.jsonl          one record per epoch, every branch and stage
-    RUN/<branch>/joint/        best.pt, state.pt        (joint training)
-    RUN/<branch>/projected.pt  the branch right after projection
-    RUN/<branch>/prototypes.json   prototype provenance
-    RUN/<branch>/classifier/   best.pt                  (the branch's own classifier)
-    RUN/fusion/                head_best.pt, state.pt
-    RUN/model.pt               the full ProtoECGNet (projected branches + fusion head)
-    RUN/baseline/best.pt       the black-box baseline
-    RUN/predictions/<split>[_<who>].csv   ecg_id, patient_id, true_<code>, prob_<code>
-    RUN/summary.json           the final table
+``Run(path)`` reads config, metrics, prototype sources, predictions, checkpoints and the evaluation
+through :class:`~protoecg_lib.runs.layout.RunLayout`, and loads the data the run was trained on
+(:meth:`Run.load_data`).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from ..labels import BRANCHES, label_set
+from .layout import RunLayout
+from .records import PrototypeSource, Predictions, load_prototype_sources, read_predictions
 
-__all__ = ["Run", "write_predictions"]
+__all__ = ["Run"]
 
-
-def write_predictions(path: Path, ecg_id, patient_id, labels, y_true, y_logit) -> Path:
-    """Write per-record predictions: ``ecg_id, patient_id``, then ``true_<code>``, ``prob_<code>`` and
-    ``logit_<code>`` per label (the logits keep the ranking where probabilities saturate)."""
-    from ..evaluation.metrics import sigmoid
-
-    y_logit = np.asarray(y_logit, dtype=np.float64)
-    df = pd.DataFrame({"ecg_id": np.asarray(ecg_id), "patient_id": np.asarray(patient_id)})
-    true = pd.DataFrame(np.asarray(y_true).astype(int), columns=[f"true_{c}" for c in labels])
-    prob = pd.DataFrame(sigmoid(y_logit), columns=[f"prob_{c}" for c in labels])
-    logit = pd.DataFrame(y_logit, columns=[f"logit_{c}" for c in labels])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.concat([df, true, prob, logit], axis=1).to_csv(path, index=False, float_format="%.8g")
-    return path
+#: Options of ``load_ptbxl`` a run records and :meth:`Run.load_data` passes back.
+_DATA_OPTIONS = ("sampling_rate", "target_rate", "highpass", "standardize", "likelihood_threshold", "folds")
 
 
-@dataclass
 class Run:
-    """A run directory written by :func:`protoecg_lib.training.pipeline.run_pipeline`."""
+    """A run directory written by :func:`protoecg_lib.training.run_pipeline`.
 
-    path: Path
+    Parameters
+    ----------
+    path : path
+        The run directory; it must hold ``config.json``.
+    """
 
-    def __post_init__(self):
-        self.path = Path(self.path)
-        if not (self.path / "config.json").is_file():
+    def __init__(self, path: str | Path):
+        self.layout = RunLayout(path)
+        if not self.layout.config.is_file():
             raise FileNotFoundError(f"{self.path} is not a protoecg run directory (no config.json). "
                                     "Create one with `protoecg pipeline --out DIR`.")
+
+    @property
+    def path(self) -> Path:
+        return self.layout.root
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, complete={self.complete})"
 
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Run) and self.path == other.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    # ------------------------------------------------------------------ records
     @property
     def config(self) -> dict:
-        return json.loads((self.path / "config.json").read_text())
+        return json.loads(self.layout.config.read_text())
 
     @property
     def complete(self) -> bool:
-        return (self.path / "summary.json").is_file()
+        return self.layout.summary.is_file()
 
     @property
     def summary(self) -> dict:
-        p = self.path / "summary.json"
+        p = self.layout.summary
         if not p.is_file():
             raise FileNotFoundError(f"{p} is missing: the pipeline has not finished (run it again to resume)")
         return json.loads(p.read_text())
 
     def metrics(self) -> list[dict]:
-        p = self.path / "metrics.jsonl"
-        return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.is_file() else []
+        """One record per epoch of every stage (``metrics.jsonl``)."""
+        p = self.layout.metrics
+        return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []
 
-    def provenance(self, branch: str) -> list[dict]:
-        from ..training.projection import load_provenance
+    def evaluation(self, split: str = "test") -> dict:
+        """What ``protoecg evaluate`` wrote for ``split`` (``evaluation_<split>.json``)."""
+        p = self.layout.evaluation(split)
+        if not p.is_file():
+            raise FileNotFoundError(f"{p} is missing: run `protoecg evaluate --run {self.path} --split {split}`")
+        return json.loads(p.read_text())
 
-        return load_provenance(self.path / branch / "prototypes.json")
+    def prototype_sources(self, branch: str) -> list[PrototypeSource]:
+        """Where each prototype of ``branch`` was projected (``<branch>/prototypes.json``)."""
+        self._check_branch(branch)
+        return load_prototype_sources(self.layout.prototypes(branch))
 
-    def predictions(self, split: str = "test", who: str = "fusion"):
-        """:class:`~protoecg_lib.evaluation.metrics.Predictions` of ``who`` (``'fusion'``, a branch name, or
-        ``'baseline'``) on ``split``."""
-        from ..evaluation.metrics import read_predictions
+    def all_prototype_sources(self) -> dict[str, list[PrototypeSource]]:
+        """``{branch: prototype_sources(branch)}`` for the three branches."""
+        return {b: self.prototype_sources(b) for b in BRANCHES}
 
-        name = f"{split}.csv" if who == "fusion" else f"{split}_{who}.csv"
-        return read_predictions(self.path / "predictions" / name)
+    def predictions(self, split: str = "test", who: str = "fusion") -> Predictions:
+        """Predictions of ``who`` (``'fusion'``, a branch name, or ``'baseline'``) on ``split``."""
+        return read_predictions(self.layout.predictions(split, who))
 
+    # ------------------------------------------------------------------ models
     def load_model(self, map_location: str = "cpu"):
         """The full ProtoECGNet (projected branches, branch classifiers, fusion head), in eval mode."""
         from ..models.checkpoints import load_checkpoint
 
-        model, _ = load_checkpoint(self.path / "model.pt", map_location=map_location)
+        model, _ = load_checkpoint(self.layout.model, map_location=map_location)
         return model.eval()
 
     def load_branch(self, branch: str, which: str = "classifier", map_location: str = "cpu"):
         """One branch: ``'joint'`` (before projection), ``'projected'`` or ``'classifier'`` (final)."""
         from ..models.checkpoints import load_checkpoint
 
-        path = {"joint": self.path / branch / "joint" / "best.pt", "projected": self.path / branch / "projected.pt",
-                "classifier": self.path / branch / "classifier" / "best.pt"}[which]
-        model, _ = load_checkpoint(path, map_location=map_location)
+        self._check_branch(branch)
+        model, _ = load_checkpoint(self.layout.branch_checkpoint(branch, which), map_location=map_location)
         return model.eval()
 
     def load_baseline(self, map_location: str = "cpu"):
+        """The black-box baseline, in eval mode."""
         from ..models.checkpoints import load_checkpoint
 
-        model, _ = load_checkpoint(self.path / "baseline" / "best.pt", map_location=map_location)
+        model, _ = load_checkpoint(self.layout.baseline, map_location=map_location)
         return model.eval()
 
+    # ------------------------------------------------------------------ data
+    def load_data(self):
+        """The PTB-XL root the run was trained on, loaded with the same options (``config.json``)."""
+        from ..data import load_ptbxl
+
+        data = self.config.get("data", {})
+        root = data.get("root")
+        if not root or not (Path(root) / "ptbxl_database.csv").is_file():
+            raise FileNotFoundError(f"{self.path}: the run was trained on the PTB-XL root {root!r}, which is not "
+                                    "there; load the data yourself and pass data=load_ptbxl(ROOT)")
+        options = dict(data.get("options") or {})
+        return load_ptbxl(root, **{k: options[k] for k in _DATA_OPTIONS if k in options})
+
     def branch_labels(self, branch: str) -> tuple[str, ...]:
+        self._check_branch(branch)
+        return label_set(branch)
+
+    @staticmethod
+    def _check_branch(branch: str) -> None:
         if branch not in BRANCHES:
             raise ValueError(f"unknown branch {branch!r}; choose one of {BRANCHES}")
-        return label_set(branch)

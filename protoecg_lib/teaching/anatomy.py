@@ -7,12 +7,9 @@
   over a whole array of ECGs, batch by batch (spec §2.2, §9.1 A1).
 * :func:`class_scores` and :func:`pooled_auroc` -- how well each pooling separates a label's
   positives from its negatives, using only that label's own prototypes (no trained last layer).
-* :func:`plot_last_layer` and :func:`plot_window_similarity` -- the last-layer matrix as an image
-  (spec §2.3) and one prototype's similarity to every window of one ECG (spec §2.2, §5).
 
-The two figure functions follow the house style of :mod:`protoecg_lib.plotting` (built with
-:func:`~protoecg_lib.plotting.new_figure` inside :func:`~protoecg_lib.plotting.house_style`) and
-return a Figure.
+The figures that go with them (the last layer as an image, one prototype's similarity to every
+window of an ECG) are in :mod:`protoecg_lib.plotting.branches`.
 """
 from __future__ import annotations
 
@@ -21,27 +18,17 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from ..evaluation.metrics import auroc_per_label
 from ..models.prototypes import pool_windows
-from ..plotting.style import house_style, new_figure
+from ..arrays import as_numeric
 
-__all__ = ["layer_shapes", "parameter_counts", "pooled_similarities", "class_scores", "pooled_auroc",
-           "plot_last_layer", "plot_window_similarity", "POOLS"]
+__all__ = ["layer_shapes", "parameter_counts", "pooled_similarities", "class_scores", "pooled_auroc", "POOLS"]
 
 #: Window poolings compared by :func:`pooled_similarities` (spec §9.1 A1).
 POOLS = ("mean", "max", "topk")
 
-
-def _as_array(x, name: str) -> np.ndarray:
-    if isinstance(x, Tensor):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
-        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-    return arr
 
 
 # --------------------------------------------------------------------------- shapes and sizes
@@ -184,8 +171,8 @@ def class_scores(similarity, class_identity, reduce: str = "max") -> np.ndarray:
     ndarray, shape (N, C)
         NaN for a class without prototypes.
     """
-    s = _as_array(similarity, "similarity").astype(np.float64)
-    a = _as_array(class_identity, "class_identity") > 0.5
+    s = as_numeric(similarity, "similarity").astype(np.float64)
+    a = as_numeric(class_identity, "class_identity") > 0.5
     if s.ndim != 2 or a.ndim != 2 or s.shape[1] != a.shape[0]:
         raise ValueError(f"similarity (N, P) and class_identity (P, C) do not fit: shapes {s.shape} and {a.shape}")
     if reduce not in ("max", "mean"):
@@ -219,7 +206,7 @@ def pooled_auroc(pooled: Mapping[str, np.ndarray], targets, class_identity, labe
         Indexed by label, only labels with both positives and negatives; column ``support`` then one
         AUROC column per pooling. ``df.mean()`` gives the macro AUROC of each pooling.
     """
-    y = _as_array(targets, "targets")
+    y = as_numeric(targets, "targets")
     if y.ndim != 2 or y.shape[1] != len(labels):
         raise ValueError(f"targets must have shape (N, {len(labels)}) for {len(labels)} labels, got {y.shape}")
     names = [k for k in pooled if k != "argmax"]
@@ -240,110 +227,4 @@ def pooled_auroc(pooled: Mapping[str, np.ndarray], targets, class_identity, labe
 
 # --------------------------------------------------------------------------- figures
 
-def plot_last_layer(weight, labels: Sequence[str], prototypes_per_class: int | None = None, *,
-                    title: str | None = None, figsize: tuple[float, float] | None = None) -> Figure:
-    """The last-layer weight matrix ``(C, P)`` as an image, classes down, prototypes across (spec §2.3).
 
-    Parameters
-    ----------
-    weight : array or Tensor, shape (C, P)
-    labels : sequence of str, length C
-        Class codes (row labels).
-    prototypes_per_class : int, optional
-        ``m``: thin lines mark each class's block of prototypes.
-
-    Returns
-    -------
-    Figure
-        Axes 0 holds the image (an AxesImage, diverging colours centred on 0), Axes 1 the colour bar.
-    """
-    w = _as_array(weight, "weight").astype(np.float64)
-    if w.ndim != 2 or w.shape[0] != len(labels):
-        raise ValueError(f"weight must have shape (C, P) with C = {len(labels)} labels, got {w.shape}")
-    if not np.isfinite(w).all():
-        raise ValueError("weight holds NaN/inf values")
-    c, p = w.shape
-    lim = max(float(np.abs(w).max()), 1e-12)
-    with house_style():
-        size = figsize or (min(max(5.0, 0.06 * p + 2.5), 12.0), min(max(2.5, 0.2 * c + 1.2), 10.0))
-        fig = new_figure(size)
-        ax = fig.add_subplot()
-        im = ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
-        ax.set_yticks(range(c))
-        ax.set_yticklabels([str(v) for v in labels], fontsize=8 if c <= 20 else 6)
-        ax.set_xlabel("prototype index j")
-        ax.set_ylabel("class c")
-        if prototypes_per_class:
-            for k in range(1, c):
-                ax.axvline(k * prototypes_per_class - 0.5, color="0.75", lw=0.4)
-        fig.colorbar(im, ax=ax, label="weight $W_{cj}$", shrink=0.8)
-        ax.set_title(title or f"last layer: {c} classes x {p} prototypes", loc="left")
-        fig.tight_layout()
-    return fig
-
-
-def plot_window_similarity(window_similarity, spans, fs: float, *, trace=None, lead: str | None = None,
-                           topk: int = 5, title: str | None = None,
-                           figsize: tuple[float, float] = (10.0, 4.6)) -> Figure:
-    """One prototype's similarity to every window of one ECG, with the mean / max / top-k pools (spec §2.2).
-
-    Parameters
-    ----------
-    window_similarity : array, shape (W,)
-        ``s_w`` for the W windows of one ECG and one prototype.
-    spans : array, shape (W, 2)
-        ``(start, length)`` in samples of every window (``ProtoBranch.window_spans``).
-    fs : float
-        Sampling rate of ``spans`` (and of ``trace``).
-    trace : array, shape (T,), optional
-        One lead of the ECG, drawn above on the same time axis with the best window shaded.
-    lead : str, optional
-        Name of that lead (for the label).
-    topk : int
-        ``k`` of the top-k pool line.
-
-    Returns
-    -------
-    Figure
-        The last Axes holds the similarity curve (gid ``"window-similarity"``, x = window centre in
-        seconds) and three horizontal lines (gids ``"pool-mean"``, ``"pool-max"``, ``"pool-topk"``).
-    """
-    s = _as_array(window_similarity, "window_similarity").astype(np.float64).ravel()
-    sp = _as_array(spans, "spans").astype(np.float64)
-    if sp.shape != (s.size, 2):
-        raise ValueError(f"spans must have shape (W, 2) = ({s.size}, 2) for {s.size} windows, got {sp.shape}")
-    if not fs or fs <= 0:
-        raise ValueError(f"fs must be a positive sampling rate in Hz, got {fs!r}")
-    centre = (sp[:, 0] + sp[:, 1] / 2) / fs                      # (W,) seconds
-    best = int(np.argmax(s))
-    k = min(int(topk), s.size)
-    pools = {"mean": s.mean(), "max": s.max(), "topk": np.sort(s)[-k:].mean()}
-    with house_style() as style:
-        if trace is not None:
-            y = _as_array(trace, "trace").astype(np.float64).ravel()
-            fig = new_figure(figsize, style)
-            ax_ecg, ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.0, 1.3]})
-            t = np.arange(y.size) / fs
-            ax_ecg.plot(t, y, color="black", lw=0.8)
-            a, b = sp[best, 0] / fs, (sp[best, 0] + sp[best, 1]) / fs
-            ax_ecg.axvspan(a, b, color=style.palette[0], alpha=0.25, lw=0, label=f"best window ({a:.2f}-{b:.2f} s)")
-            ax_ecg.set_ylabel(f"{lead or 'lead'} (mV)")
-            ax_ecg.legend(loc="upper right")
-            ax_ecg.set_xlim(0, y.size / fs)
-        else:
-            fig = new_figure((figsize[0], figsize[1] * 0.6), style)
-            ax = fig.add_subplot()
-        ax.plot(centre, s, marker="o", ms=3, color=style.palette[0], gid="window-similarity",
-                label="similarity to each window")
-        ax.plot(centre[best], s[best], marker="*", ms=12, color=style.palette[3], ls="none")
-        for (name, value), color, ls in zip(pools.items(), (style.palette[1], style.palette[3], style.palette[2]),
-                                            ("--", ":", "-.")):
-            label = {"mean": "mean over windows", "max": "max", "topk": f"mean of top {k}"}[name]
-            ax.axhline(value, color=color, ls=ls, lw=1.2, gid=f"pool-{name}", label=f"{label}: {value:.2f}")
-        ax.set_xlabel("window centre (s)")
-        ax.set_ylabel("similarity")
-        ax.legend(loc="lower right", ncol=2, fontsize=7)
-        if title:
-            fig.suptitle(title, x=0.01, ha="left")
-        fig.tight_layout()
-    return fig

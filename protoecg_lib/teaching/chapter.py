@@ -7,43 +7,20 @@ which data, mode and device the chapter ran on.
 from __future__ import annotations
 
 import os
-import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from .. import settings
+from ..device import pick_device, seed_everything
 
-__all__ = ["ChapterContext", "setup_chapter", "in_colab", "pick_device", "seed_everything"]
+__all__ = ["ChapterContext", "setup_chapter", "in_colab"]
 
 
 def in_colab() -> bool:
     """True inside Google Colab."""
     return "google.colab" in sys.modules
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA)."""
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def pick_device(prefer: str | None = None) -> str:
-    """``'cuda'`` when a GPU is there, else ``'mps'`` on Apple silicon, else ``'cpu'`` (or ``prefer``)."""
-    import torch
-
-    if prefer:
-        return prefer
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 @dataclass

@@ -6,25 +6,23 @@
 * :func:`top_cooccurring_pairs` -- the label pairs that occur together most (Jaccard, spec §1.7);
 * :func:`paired_auroc_difference` -- two models scored on the same patient resamples (the
   contrastive ablation compares two runs on one test fold);
-* :func:`ablation_table` -- macro AUROC with intervals of several runs side by side;
-* :func:`plot_cosine_vs_jaccard` -- prototype cosine against the Jaccard index of their classes.
+* :func:`ablation_table` -- macro AUROC with intervals of several runs side by side.
+
+The figure of prototype cosine against the Jaccard index of their classes is
+:func:`protoecg_lib.plotting.latent.plot_cosine_vs_jaccard`.
 """
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from torch import Tensor
 
-from ..training.cooccurrence import jaccard, positive_counts
+from ..cooccurrence import jaccard, positive_counts
 from ..training.losses import contrastive_masks, prototype_cosines
-from ..plotting.style import house_style, new_figure
 
-__all__ = ["first_release_contrastive_loss", "top_cooccurring_pairs", "paired_auroc_difference", "ablation_table",
-           "plot_cosine_vs_jaccard"]
+__all__ = ["first_release_contrastive_loss", "top_cooccurring_pairs", "paired_auroc_difference", "ablation_table"]
 
 _CLAMP = 1e-6
 
@@ -177,83 +175,3 @@ def ablation_table(evaluations: Mapping[str, dict], metric: str = "macro_auroc")
     return df
 
 
-def plot_cosine_vs_jaccard(frames: Mapping[str, pd.DataFrame], *, title: str | None = None, ncols: int = 2,
-                           jitter: float = 0.006, seed: int = 0,
-                           figsize: tuple[float, float] | None = None) -> Figure:
-    """Mean prototype cosine of every class pair against the pair's Jaccard index, one panel per frame.
-
-    Pairs that never co-occur (``J = 0``) are drawn grey at the left edge, spread by a small
-    horizontal jitter so that they do not hide each other; co-occurring pairs in colour. Dashed
-    lines mark each group's mean cosine; the panel title gives the Spearman correlation of cosine
-    with Jaccard over all pairs. The y axis is shared, so panels compare directly.
-
-    Parameters
-    ----------
-    frames : mapping of str to DataFrame
-        Panel name -> :func:`protoecg_lib.teaching.latent.cosine_vs_jaccard` result (columns ``jaccard``,
-        ``cosine``, ``cooccur``).
-    title : str, optional
-        Figure title.
-    ncols : int
-        Panels per row.
-    jitter : float
-        Half-width of the horizontal jitter of the ``J = 0`` pairs, in Jaccard units.
-    seed : int
-        Seed of the jitter.
-
-    Returns
-    -------
-    Figure
-        One Axes per frame; scatters have gid ``"pairs-cooccurring"`` and ``"pairs-never"``, mean
-        lines ``"mean-cooccurring"`` and ``"mean-never"``.
-    """
-    from scipy.stats import spearmanr
-
-    if not frames:
-        raise ValueError("pass at least one frame (panel name -> cosine_vs_jaccard result)")
-    for name, df in frames.items():
-        missing = [c for c in ("jaccard", "cosine", "cooccur") if c not in getattr(df, "columns", ())]
-        if missing:
-            raise ValueError(f"frame {name!r} lacks columns {missing}; pass cosine_vs_jaccard(...) results")
-    n = len(frames)
-    ncols = max(1, min(int(ncols), n))
-    nrows = math.ceil(n / ncols)
-    rng = np.random.default_rng(seed)
-    values = np.concatenate([df["cosine"].to_numpy(float) for df in frames.values()])
-    values = values[np.isfinite(values)]
-    lo, hi = (values.min(), values.max()) if values.size else (-1.0, 1.0)
-    pad = max(0.05 * (hi - lo), 0.01)
-    with house_style() as style:
-        fig = new_figure(figsize or (4.2 * ncols, 3.2 * nrows + 0.4), style)
-        axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
-        for ax in axes.ravel()[n:]:
-            ax.set_visible(False)
-        for ax, (name, df) in zip(axes.ravel(), frames.items()):
-            co, never = df[df["cooccur"]], df[~df["cooccur"]]
-            x_never = rng.uniform(-jitter, jitter, len(never))
-            ax.scatter(x_never, never["cosine"], s=10, color=style.other_color, alpha=0.6, lw=0,
-                       label=f"never together ({len(never)})", gid="pairs-never")
-            ax.scatter(co["jaccard"], co["cosine"], s=16, color=style.palette[0], alpha=0.85, lw=0,
-                       label=f"co-occurring ({len(co)})", gid="pairs-cooccurring")
-            means = ((never, style.other_color, "mean-never"), (co, style.palette[0], "mean-cooccurring"))
-            for group, color, gid in means:
-                m = group["cosine"].to_numpy(float)
-                m = m[np.isfinite(m)]
-                if m.size:
-                    ax.axhline(m.mean(), color=color, ls="--", lw=0.9, gid=gid)
-            ok = df[np.isfinite(df["cosine"].to_numpy(float))]
-            rho = (spearmanr(ok["jaccard"], ok["cosine"]).statistic
-                   if len(ok) >= 3 and ok["jaccard"].nunique() > 1 and ok["cosine"].nunique() > 1 else float("nan"))
-            ax.set_title(f"{name}\nSpearman {rho:+.2f}" if math.isfinite(rho) else f"{name}\nSpearman n/a",
-                         loc="left")
-            ax.set_xlim(-3 * jitter, max(0.1, float(df["jaccard"].max()) * 1.08 if len(df) else 1.0))
-            ax.set_ylim(lo - pad, hi + pad)
-            ax.axhline(0.0, color="0.8", lw=0.6, zorder=0)
-            ax.set_xlabel("Jaccard index of the class pair")
-            ax.legend(loc="best", fontsize=style.font_size - 2)
-        for row in axes:
-            row[0].set_ylabel("mean prototype cosine")
-        if title:
-            fig.suptitle(title)
-        fig.tight_layout()
-    return fig

@@ -1,6 +1,6 @@
 """Views of case-based explanations for chapter 10: finding cases, tables and a contribution figure.
 
-:mod:`protoecg_lib.evaluation.explain` computes an :class:`~protoecg_lib.evaluation.explain.Explanation` of one ECG
+:mod:`protoecg_lib.evaluation.explain` computes an :class:`~protoecg_lib.evaluation.explanation.Explanation` of one ECG
 (spec §7). This module helps to *read* such explanations:
 
 * :func:`prediction_cases` lists the test ECGs and labels that are correct, false alarms or missed,
@@ -11,7 +11,7 @@
   Series / DataFrame;
 * :func:`first_shown` finds the first listed prototype that can be drawn (projected, source ECG
   attached), so a figure never asks for a prototype without a source;
-* :func:`plot_contributions` draws the logit as bias + branch sums beside the largest single
+* :func:`protoecg_lib.plotting.explanation.plot_contributions` draws the logit as bias + branch sums beside the largest single
   contributions ``W[c, j] * s[j]`` for and against the label (spec §6-§7.2).
 """
 from __future__ import annotations
@@ -20,12 +20,10 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from ..labels import BRANCHES, branch_of
 
-__all__ = ["CASE_KINDS", "prediction_cases", "explain_label", "logit_decomposition", "evidence_table", "first_shown",
-           "plot_contributions"]
+__all__ = ["CASE_KINDS", "prediction_cases", "explain_label", "logit_decomposition", "evidence_table", "first_shown"]
 
 #: Kinds of (ECG, label) cases :func:`prediction_cases` lists, and how each is sorted.
 CASE_KINDS = {
@@ -95,7 +93,7 @@ def prediction_cases(predictions, kind: str, threshold: float = 0.5, labels: Seq
     return df.drop(columns="_col").reset_index(drop=True)
 
 
-def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, provenance=None, top_k: int = 3,
+def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, sources=None, top_k: int = 3,
                   threshold: float = 0.5):
     """The explanation of one label of one ECG, whether the label is predicted or not (spec §7).
 
@@ -108,7 +106,7 @@ def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, proven
     ecg_id : int
     label : str
         One of the model's 71 labels.
-    data, model, provenance, top_k
+    data, model, sources, top_k
         See :func:`~protoecg_lib.evaluation.explain.explain_run_ecg`.
     threshold : float
         The prediction threshold reported in the result (spec §7.1: 0.5).
@@ -127,7 +125,7 @@ def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, proven
 
     if label not in label_set("all"):
         raise KeyError(f"unknown label {label!r}; the model has the 71 labels of protoecg_lib.labels.label_set('all')")
-    ex = explain_run_ecg(run, ecg_id, data, model=model, provenance=provenance, top_k=top_k,
+    ex = explain_run_ecg(run, ecg_id, data, model=model, sources=sources, top_k=top_k,
                          threshold=threshold, labels=[label])
     p = ex.probabilities[label]
     note = (f"{label} is predicted (probability {p:.3f} >= {threshold:g})" if p >= threshold else
@@ -195,90 +193,3 @@ def first_shown(explanation, label: str, which: str = "for", kind: str | None = 
     return None
 
 
-def _short(ev) -> str:
-    return f"{ev.branch} #{ev.prototype} [{ev.label}]"
-
-
-def plot_contributions(explanation, label: str, *, title: str | None = None,
-                       figsize: tuple[float, float] | None = None) -> Figure:
-    """Why one label got its logit: bias + branch sums, and the largest single contributions.
-
-    Left panel: the logit as a waterfall, bias then the summed contributions ``W[c, j] * s[j]``
-    of the rhythm, morphology and global prototypes (branch colours), ending in the logit (black
-    bar); the dashed line at 0 is probability 0.5. Right panel: the listed single contributions
-    (the label's own prototypes, the strongest positive and the most negative ones of any class),
-    sorted, coloured by branch; the label's own prototypes are hatched.
-
-    Parameters
-    ----------
-    explanation : Explanation
-    label : str
-        An explained label.
-
-    Returns
-    -------
-    Figure
-        Two Axes (waterfall, contributions); waterfall bars have gid ``"logit-part"`` and
-        ``"logit-total"``, contribution bars ``"contribution"``.
-    """
-    from ..plotting.style import house_style, new_figure
-
-    entry = explanation.label(label)
-    items, seen = [], set()
-    for ev in entry.prototypes + entry.strongest + entry.against:
-        if ev.index not in seen:
-            seen.add(ev.index)
-            items.append(ev)
-    items.sort(key=lambda ev: ev.contribution, reverse=True)
-    n = max(len(items), 1)
-    with house_style() as style:
-        fig = new_figure(figsize or (10.0, max(2.6, 0.28 * n + 1.4)), style)
-        ax_w, ax_c = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.6]})
-        # waterfall: bias, rhythm, morphology, global, logit
-        names = ["bias"] + list(BRANCHES)
-        values = [entry.bias] + [entry.branch_totals[b] for b in BRANCHES]
-        start = np.concatenate([[0.0], np.cumsum(values)[:-1]])
-        colors = ["0.6"] + [style.branch_color(b) for b in BRANCHES]
-        for k, (nm, v, s0, c) in enumerate(zip(names, values, start, colors)):
-            ax_w.barh(k, v, left=s0, color=c, height=0.6, gid="logit-part")
-            ax_w.text(s0 + v, k, f" {v:+.2f}", va="center", ha="left" if v >= 0 else "right", fontsize=7)
-        ax_w.barh(len(names), entry.logit, color="black", height=0.6, gid="logit-total")
-        ax_w.text(entry.logit, len(names), f" {entry.logit:+.2f}", va="center",
-                  ha="left" if entry.logit >= 0 else "right", fontsize=7)
-        ax_w.axvline(0.0, color="0.3", lw=0.8, ls="--")
-        ax_w.set_yticks(range(len(names) + 1), names + ["logit"])
-        ax_w.set_ylim(len(names) + 0.6, -0.6)
-        lo = min(0.0, float(np.min(np.concatenate([start, start + values, [entry.logit]]))))
-        hi = max(0.0, float(np.max(np.concatenate([start, start + values, [entry.logit]]))))
-        pad = 0.25 * (hi - lo) if hi > lo else 1.0
-        ax_w.set_xlim(lo - pad, hi + pad)
-        ax_w.set_xlabel("contribution to the logit")
-        ax_w.set_title(f"{label}: logit = bias + branch sums (p = {entry.probability:.2f})", loc="left")
-        # single contributions
-        y = np.arange(len(items))
-        for k, ev in enumerate(items):
-            own = ev.label == entry.label
-            bar = ax_c.barh(k, ev.contribution, color=style.branch_color(ev.branch), height=0.7,
-                            hatch="///" if own else None, edgecolor="black" if own else "none", linewidth=0.5,
-                            gid="contribution")
-            bar[0].set_gid("contribution")
-        ax_c.axvline(0.0, color="0.3", lw=0.8)
-        ax_c.set_yticks(y, [_short(ev) + (" (own class)" if ev.label == entry.label else "") for ev in items],
-                        fontsize=7)
-        ax_c.set_ylim(n - 0.5, -0.5)
-        ax_c.set_xlabel("contribution W[c, j] x s[j]")
-        ax_c.set_title("largest single contributions, for and against", loc="left")
-        handles = [_patch(style.branch_color(b), b) for b in BRANCHES]
-        ax_c.legend(handles=handles, loc="lower right", fontsize=7)
-        if not items:
-            ax_c.text(0.5, 0.5, "no prototype listed", transform=ax_c.transAxes, ha="center")
-        if title:
-            fig.suptitle(title, x=0.01, ha="left")
-        fig.tight_layout()
-    return fig
-
-
-def _patch(color: str, label: str):
-    from matplotlib.patches import Patch
-
-    return Patch(facecolor=color, label=label)

@@ -4,8 +4,8 @@ Notation (spec §3): batch ``b = 1..B``, classes ``c = 1..C`` of the branch labe
 ``j = 1..P``; ``similarity`` is ``s (B, P)`` (for 2D branches already pooled over windows),
 ``targets`` is ``y (B, C)``, ``class_identity`` is ``A (P, C)`` with ``A_jc = 1`` iff prototype ``j``
 belongs to class ``c`` (prototypes of class ``c`` in the block ``c*m .. c*m+m-1``), ``pos_weight`` is
-``w (C,)`` from :func:`protoecg_lib.training.cooccurrence.class_weights` and ``cooccurrence`` is the Jaccard
-matrix ``J (C, C)`` from :func:`protoecg_lib.training.cooccurrence.jaccard`.
+``w (C,)`` from :func:`protoecg_lib.cooccurrence.class_weights` and ``cooccurrence`` is the Jaccard
+matrix ``J (C, C)`` from :func:`protoecg_lib.cooccurrence.jaccard`.
 
 Total loss of the ``prototypes`` and ``joint`` stages (spec §3)::
 
@@ -388,7 +388,7 @@ class LossWeights:
 def _as_float_tensor(x, name: str) -> Tensor:
     t = torch.as_tensor(x, dtype=torch.float32).detach().clone()
     if not torch.isfinite(t).all():
-        raise ValueError(f"{name} contains NaN or inf; compute it with protoecg_lib.training.cooccurrence "
+        raise ValueError(f"{name} contains NaN or inf; compute it with protoecg_lib.cooccurrence "
                          "(which gives 0, not inf, for labels without training positives)")
     return t
 

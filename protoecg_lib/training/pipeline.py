@@ -1,48 +1,47 @@
-"""The whole ProtoECGNet pipeline in one call (spec §4.1 "paper pipeline", §5, §6).
+"""The whole ProtoECGNet pipeline as a declared list of stages (spec §4.1 "paper pipeline", §5, §6).
 
-For each branch: joint training -> projection onto real training ECGs -> the branch's own classifier.
-Then the fusion head over the three projected branches, test-set predictions, the black-box baseline
-with the same budget, and a summary table. Every step writes into the run directory and is skipped
-when its output is already there, so an interrupted run resumes where it stopped.
-
-``cached_run(...)`` is what the book's chapters call: it loads a finished run from the cache, or runs
-the pipeline once (under a file lock, so chapters executed in parallel do not train twice).
+For each branch: joint training -> projection onto real training ECGs -> the branch's own classifier
+-> its predictions. Then the fusion head over the three projected branches and its predictions, the
+black-box baseline with the same budget and its predictions, and the summary (the same evaluation
+as ``protoecg evaluate``). Each :class:`Stage` names the files it reads and writes in the run
+directory (:class:`~protoecg_lib.runs.layout.RunLayout`); a stage whose outputs are all there is
+skipped, so an interrupted run resumes where it stopped. ``protoecg train --stage``, the pipeline,
+:func:`~protoecg_lib.training.cache.cached_run` and the tests' tiny runs all go through
+:func:`run_stages`.
 """
 from __future__ import annotations
 
 import dataclasses
-import fcntl
-import hashlib
 import json
 import platform
-import resource
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
-from .. import __version__, settings
-from ..models.checkpoints import load_checkpoint, save_checkpoint
-from .cooccurrence import class_weights as compute_class_weights
+from .. import __version__
 from ..data import PTBXL, describe_source, load_ptbxl
-from ..labels import BRANCHES, LABEL_SETS
-from ..evaluation.metrics import evaluation_table, macro_auroc
+from ..device import peak_memory_mb, pick_device
+from ..files import atomic_write_json
+from ..labels import BRANCHES
 from ..models import ModelConfig, ProtoBranch, ProtoECGNet, get_preset
 from ..models.baseline import BaselineConfig, BaselineNet
-from ..teaching.chapter import pick_device
-from .projection import project_prototypes, provenance_summary, save_provenance
-from ..runs.run import Run, write_predictions
-from ..evaluation.metrics import sigmoid, tune_thresholds
-from .trainer import (TrainConfig, branch_features, fusion_criterion, predict_logits, train_baseline,
-                    train_branch, train_head, train_presets)
+from ..models.checkpoints import load_checkpoint, save_checkpoint
+from ..runs import Run, RunLayout, save_prototype_sources, source_summary, write_predictions
+from .baseline import train_baseline
+from .branch import train_branch
+from .config import TrainConfig, train_presets
+from .heads import branch_features, fusion_criterion, predict_logits, train_head
+from .projection import project_prototypes
 
-__all__ = ["PipelineConfig", "pipeline_config", "run_pipeline", "cached_run", "format_summary_table", "open_context",
-           "step_joint", "step_projection", "step_classifier", "step_branch", "step_fusion", "step_baseline"]
+__all__ = ["PipelineConfig", "pipeline_config", "Stage", "StageContext", "pipeline_stages", "optional_stages",
+           "open_context", "run_stages", "run_pipeline", "format_summary_table"]
 
 
+# --------------------------------------------------------------------------- configuration
 @dataclass
 class PipelineConfig:
     """Everything a pipeline run depends on besides the data."""
@@ -90,196 +89,339 @@ def pipeline_config(preset: str = "fast", *, baseline: bool = True, seed: int = 
                           n_boot=200 if preset == "fast" else 1000)
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# --------------------------------------------------------------------------- stages
+class StageContext:
+    """What every stage needs: the data, the settings, the run layout, the device, and the models
+    earlier stages of this process left in memory (so a stage need not reload what the previous one
+    wrote; loading from disk gives the same weights)."""
 
-
-def _say(verbose: bool, msg: str) -> None:
-    if verbose:
-        print(msg, flush=True)
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    tmp.replace(path)
-
-
-def _f1_summary(y_true, y_prob, thresholds) -> dict:
-    from ..evaluation.metrics import f1_scores
-
-    _, macro, micro = f1_scores(y_true, y_prob, thresholds)
-    _, macro05, micro05 = f1_scores(y_true, y_prob, 0.5)
-    return {"tuned_on_val": {"macro": macro, "micro": micro}, "at_0.5": {"macro": macro05, "micro": micro05}}
-
-
-def _test_auroc(y_true, y_prob) -> dict:
-    present = ((y_true.sum(0) > 0) & (y_true.sum(0) < len(y_true)))
-    return {"macro_auroc": macro_auroc(y_true, y_prob), "labels_evaluated": int(present.sum()),
-            "labels": int(y_true.shape[1])}
-
-
-class _Ctx:
-    """What every pipeline step needs: data, settings, output folder, device, logging."""
-
-    def __init__(self, ds: PTBXL, config: PipelineConfig, out: Path, device: str, resume: bool,
-                 verbose: bool, progress: bool):
-        self.ds, self.config, self.out, self.device = ds, config, Path(out), device
-        self.resume, self.verbose, self.progress = resume, verbose, progress
-        self.log_path = self.out / "metrics.jsonl"
+    def __init__(self, data: PTBXL, config: PipelineConfig, layout: RunLayout, device: str, *, resume: bool = True,
+                 verbose: bool = True, progress: bool = False, init: Path | None = None):
+        self.data, self.config, self.layout, self.device = data, config, layout, device
+        self.resume, self.verbose, self.progress, self.init = resume, verbose, progress, init
         self.timings: dict[str, float] = {}
+        self._models: dict[Path, torch.nn.Module] = {}
 
     def say(self, msg: str) -> None:
-        _say(self.verbose, msg)
+        if self.verbose:
+            print(msg, flush=True)
+
+    def keep(self, path: Path, model: torch.nn.Module) -> None:
+        """Remember the model whose checkpoint is ``path`` for the next stage."""
+        self._models[Path(path)] = model
+
+    def take(self, path: Path) -> torch.nn.Module:
+        """The model of checkpoint ``path``: the one a stage of this process kept, else loaded from disk.
+        The caller owns it (it is forgotten here, so mutating it cannot leak into another stage)."""
+        path = Path(path)
+        model = self._models.pop(path, None)
+        if model is None:
+            model = load_checkpoint(path)[0]
+        return model
+
+    def peek(self, path: Path) -> torch.nn.Module:
+        """Like :meth:`take`, but the model stays available for later stages."""
+        model = self.take(path)
+        self.keep(path, model)
+        return model
 
 
-def step_joint(ctx: _Ctx, name: str, init: ProtoBranch | None = None) -> ProtoBranch:
-    """Joint training of one branch (spec §4.1); ``RUN/<branch>/joint/best.pt``."""
-    torch.manual_seed(ctx.config.seed)
-    branch = init if init is not None else ProtoBranch(ctx.config.model.branches[name])
-    ctx.say(f"[{name}] joint training: {branch.num_prototypes} prototypes, {branch.num_classes} labels")
+@dataclass(frozen=True)
+class Stage:
+    """One step of the pipeline and the run-directory files it reads and writes.
+
+    Attributes
+    ----------
+    name : str
+        ``'<branch>/joint'``, ``'<branch>/projection'``, ``'<branch>/classifier'``,
+        ``'<branch>/predictions'``, ``'fusion'``, ``'fusion/predictions'``, ``'baseline'``,
+        ``'baseline/predictions'``, ``'summary'`` (optional: ``'<branch>/prototypes'``,
+        ``'<branch>/feature_extractor'``).
+    reads, writes : tuple of Path
+        Files in the run directory. The stage is done when every file it writes is there (and a
+        training stage's ``state.pt`` says it finished).
+    run : callable(StageContext)
+    state : Path, optional
+        The training state whose ``done`` flag must be set for the stage to count as done.
+    """
+
+    name: str
+    reads: tuple[Path, ...]
+    writes: tuple[Path, ...]
+    run: Callable[[StageContext], None]
+    state: Path | None = None
+
+    def done(self) -> bool:
+        if not all(p.is_file() for p in self.writes):
+            return False
+        if self.state is None:
+            return True
+        return bool(torch.load(self.state, map_location="cpu", weights_only=True).get("done"))
+
+    def missing_inputs(self) -> list[Path]:
+        return [p for p in self.reads if not p.is_file()]
+
+
+def _timed(ctx: StageContext, name: str, fn: Callable[[], None]) -> None:
     t0 = time.perf_counter()
-    train_branch(branch, ctx.ds, "joint", ctx.config.train["joint"], ctx.out / name / "joint", device=ctx.device,
-                 resume=ctx.resume, verbose=ctx.verbose, progress=ctx.progress, log_path=ctx.log_path)
-    ctx.timings[f"{name}/joint"] = time.perf_counter() - t0
+    fn()
+    ctx.timings[name] = time.perf_counter() - t0
+
+
+def _joint(name: str, stage: str = "joint") -> Callable[[StageContext], None]:
+    def run(ctx: StageContext) -> None:
+        torch.manual_seed(ctx.config.seed)
+        branch = _initial_branch(ctx, name)
+        ctx.say(f"[{name}] {stage} training: {branch.num_prototypes} prototypes, {branch.num_classes} labels")
+        train_branch(branch, ctx.data, stage, ctx.config.train[stage], ctx.layout.stage_dir(name, stage),
+                     device=ctx.device, resume=ctx.resume, verbose=ctx.verbose, progress=ctx.progress,
+                     log_path=ctx.layout.metrics)
+        ctx.keep(ctx.layout.best(name, stage), branch)
+    return run
+
+
+def _initial_branch(ctx: StageContext, name: str) -> ProtoBranch:
+    """A new branch, or the ``--init`` checkpoint (a branch, or a feature extractor whose backbone is copied)."""
+    branch = ProtoBranch(ctx.config.model.branches[name])
+    if ctx.init is None:
+        return branch
+    init, _ = load_checkpoint(ctx.init)
+    if isinstance(init, ProtoBranch):
+        return init
+    branch.backbone.load_state_dict(init.backbone.state_dict(), strict=True)
+    ctx.say(f"[{name}] backbone initialised from the feature extractor {ctx.init}")
     return branch
 
 
-def step_projection(ctx: _Ctx, branch: ProtoBranch) -> list[dict]:
-    """Projection onto training ECGs (spec §5); ``RUN/<branch>/projected.pt`` and ``prototypes.json``."""
-    name, t0 = branch.name, time.perf_counter()
-    codes = dict(zip(ctx.ds.records["ecg_id"].astype(int), ctx.ds.records["codes"]))
-    provenance = project_prototypes(branch, ctx.ds.split("train", name), codes=codes, device=ctx.device,
-                                    progress=ctx.progress)
-    save_provenance(provenance, ctx.out / name / "prototypes.json")
-    save_checkpoint(ctx.out / name / "projected.pt", branch, extra={"stage": "projection"})
-    ctx.timings[f"{name}/projection"] = time.perf_counter() - t0
-    s = provenance_summary(provenance)
-    ctx.say(f"[{name}] projected {s['projected']}/{s['prototypes']} prototypes onto {s['distinct_source_ecgs']} "
-            f"training ECGs ({s['duplicates']} duplicates, {s['not_projected']} without a training positive)")
-    return provenance
+def _prototypes_only(name: str) -> Callable[[StageContext], None]:
+    def run(ctx: StageContext) -> None:
+        branch = load_checkpoint(ctx.init)[0] if ctx.init else ctx.take(ctx.layout.best(name, "joint"))
+        train_branch(branch, ctx.data, "prototypes", ctx.config.train["prototypes"],
+                     ctx.layout.stage_dir(name, "prototypes"), device=ctx.device, resume=ctx.resume,
+                     verbose=ctx.verbose, log_path=ctx.layout.metrics)
+        ctx.keep(ctx.layout.best(name, "prototypes"), branch)
+    return run
 
 
-def step_classifier(ctx: _Ctx, branch: ProtoBranch) -> ProtoBranch:
-    """The branch's own classifier on its frozen, projected similarities; ``RUN/<branch>/classifier/best.pt``."""
-    name, t0 = branch.name, time.perf_counter()
-    ctx.say(f"[{name}] classifier stage (last layer on frozen similarities)")
-    train_branch(branch, ctx.ds, "classifier", ctx.config.train["classifier"], ctx.out / name / "classifier",
-                 device=ctx.device, resume=ctx.resume, verbose=ctx.verbose, log_path=ctx.log_path)
-    ctx.timings[f"{name}/classifier"] = time.perf_counter() - t0
-    return branch.eval()
+def _projection(name: str) -> Callable[[StageContext], None]:
+    def run(ctx: StageContext) -> None:
+        branch = load_checkpoint(ctx.init)[0] if ctx.init else ctx.take(ctx.layout.best(name, "joint"))
+        sources = project_prototypes(branch, ctx.data.split("train", name), device=ctx.device, progress=ctx.progress)
+        save_prototype_sources(sources, ctx.layout.prototypes(name))
+        save_checkpoint(ctx.layout.projected(name), branch, extra={"stage": "projection"})
+        ctx.keep(ctx.layout.projected(name), branch)
+        s = source_summary(sources)
+        ctx.say(f"[{name}] projected {s['projected']}/{s['prototypes']} prototypes onto {s['distinct_source_ecgs']} "
+                f"training ECGs ({s['duplicates']} duplicates, {s['not_projected']} without a training positive)")
+    return run
 
 
-def _finished(stage_dir: Path) -> bool:
-    state = stage_dir / "state.pt"
-    return state.is_file() and bool(torch.load(state, weights_only=True)["done"]) and (stage_dir / "best.pt").is_file()
+def _classifier(name: str) -> Callable[[StageContext], None]:
+    def run(ctx: StageContext) -> None:
+        branch = load_checkpoint(ctx.init)[0] if ctx.init else ctx.take(ctx.layout.projected(name))
+        ctx.say(f"[{name}] classifier stage (last layer on frozen similarities)")
+        train_branch(branch, ctx.data, "classifier", ctx.config.train["classifier"],
+                     ctx.layout.stage_dir(name, "classifier"), device=ctx.device, resume=ctx.resume,
+                     verbose=ctx.verbose, log_path=ctx.layout.metrics)
+        ctx.keep(ctx.layout.best(name, "classifier"), branch.eval())
+    return run
 
 
-def step_branch(ctx: _Ctx, name: str) -> ProtoBranch:
-    """Joint -> projection -> classifier for one branch, skipping what the run directory already holds."""
-    bdir = ctx.out / name
-    if ctx.resume and _finished(bdir / "classifier"):
-        ctx.say(f"[{name}] finished branch found in {bdir}")
-        return load_checkpoint(bdir / "classifier" / "best.pt")[0]
-    if ctx.resume and (bdir / "projected.pt").is_file():
-        ctx.say(f"[{name}] projected branch found, skipping joint training and projection")
-        branch = load_checkpoint(bdir / "projected.pt")[0]
-    else:
-        branch = step_joint(ctx, name)
-        step_projection(ctx, branch)
-    return step_classifier(ctx, branch)
-
-
-def _split_logits(ctx: _Ctx, fn, labels: str, who: str) -> dict[str, np.ndarray]:
-    """Logits of ``fn`` on val and test, written to ``RUN/predictions``."""
-    out = {}
+def _write_split_predictions(ctx: StageContext, fn, label_set: str, who: str) -> None:
     for split in ("val", "test"):
-        sp = ctx.ds.split(split, labels)
-        out[split] = predict_logits(fn, sp.signals, device=ctx.device)
-        name = f"{split}.csv" if who == "fusion" else f"{split}_{who}.csv"
-        write_predictions(ctx.out / "predictions" / name, sp.ecg_id, sp.patient_id, sp.labels, sp.targets, out[split])
-    return out
+        sp = ctx.data.split(split, label_set)
+        logits = predict_logits(fn, sp.signals, device=ctx.device)
+        write_predictions(ctx.layout.predictions(split, who), sp.ecg_id, sp.patient_id, sp.labels, sp.targets, logits)
 
 
-def step_fusion(ctx: _Ctx, branches: dict[str, ProtoBranch]) -> ProtoECGNet:
+def _branch_predictions(name: str) -> Callable[[StageContext], None]:
+    def run(ctx: StageContext) -> None:
+        branch = ctx.peek(ctx.layout.best(name, "classifier")).to(ctx.device).eval()
+        _write_split_predictions(ctx, lambda x: branch(x).logits, name, name)
+    return run
+
+
+def _fusion(ctx: StageContext) -> None:
     """The fusion head over the three frozen, projected branches (spec §6); ``RUN/model.pt``."""
-    t0 = time.perf_counter()
     model = ProtoECGNet(ctx.config.model, load_pretrained=False)
     for name in BRANCHES:
-        model.branches[name].load_state_dict(branches[name].state_dict())
+        model.branches[name].load_state_dict(ctx.peek(ctx.layout.best(name, "classifier")).state_dict())
     model.to(ctx.device).eval().requires_grad_(False)
     feats, splits = {}, {}
     for split in ("train", "val", "test"):
-        sp = splits[split] = ctx.ds.split(split, "all")
+        sp = splits[split] = ctx.data.split(split, "all")
         feats[split] = torch.cat([branch_features(model.branches[n], sp.signals, device=ctx.device)
                                   for n in BRANCHES], dim=1)                       # (N, sum P)
     cfg = ctx.config.train["fusion"]
-    pos_weight = compute_class_weights(splits["train"].targets, formula=cfg.class_weights)
+    pos_weight = splits["train"].class_weights(cfg.class_weights)
     masked = model.fusion_identity.cpu() if ctx.config.model.fusion == "masked" else None
     ctx.say(f"[fusion] Linear({feats['train'].shape[1]} -> 71) on the projected branches' similarities")
     train_head(model.fusion, (feats["train"], torch.as_tensor(splits["train"].targets)),
                (feats["val"], torch.as_tensor(splits["val"].targets), splits["val"].targets),
                fusion_criterion(pos_weight, cfg.loss.l1, masked)(model.fusion), cfg, torch.as_tensor(pos_weight),
-               out_dir=ctx.out / "fusion", tag={"branch": "fusion", "stage": "fusion"}, resume=ctx.resume,
-               verbose=ctx.verbose, device=ctx.device, log_path=ctx.log_path)
+               out_dir=ctx.layout.fusion_dir, tag={"branch": "fusion", "stage": "fusion"}, resume=ctx.resume,
+               verbose=ctx.verbose, device=ctx.device, log_path=ctx.layout.metrics)
     model.eval()
-    save_checkpoint(ctx.out / "model.pt", model, extra={"stage": "fusion"})
-    ctx.timings["fusion"] = time.perf_counter() - t0
-    return model
+    save_checkpoint(ctx.layout.model, model, extra={"stage": "fusion"})
+    ctx.keep(ctx.layout.model, model)
 
 
-def step_baseline(ctx: _Ctx, folder: Path | None = None) -> BaselineNet:
-    """The black-box baseline with the same data, splits and budget (``RUN/baseline/best.pt``), or a
-    branch's feature extractor (``feature_extractor`` stage) when ``ctx.config.baseline`` says so."""
-    t0 = time.perf_counter()
-    torch.manual_seed(ctx.config.seed)
-    base = BaselineNet(ctx.config.baseline)
-    ctx.say(f"[{base.config.name}] plain ResNet-18 ({base.config.backbone}) on {len(base.labels)} labels, "
-            "same budget as joint training")
-    train_baseline(base, ctx.ds, ctx.config.train["feature_extractor"], folder or ctx.out / "baseline",
-                   device=ctx.device, resume=ctx.resume, verbose=ctx.verbose, log_path=ctx.log_path)
-    ctx.timings["baseline"] = time.perf_counter() - t0
-    return base
+def _fusion_predictions(ctx: StageContext) -> None:
+    model = ctx.peek(ctx.layout.model).to(ctx.device).eval()
+    _write_split_predictions(ctx, lambda x: model(x).logits, "all", "fusion")
 
 
-def _evaluate(ctx: _Ctx, logits: dict[str, np.ndarray]) -> dict:
-    """Test-fold table for a 71-label model: AUROCs with patient-bootstrap CIs, F1 at tuned thresholds."""
-    val, test = ctx.ds.split("val", "all"), ctx.ds.split("test", "all")
-    table = evaluation_table(test.targets, logits["test"], test.labels, groups=test.patient_id,
-                             n_boot=ctx.config.n_boot, seed=ctx.config.seed)
-    table["f1"] = _f1_summary(test.targets, sigmoid(logits["test"]),
-                              tune_thresholds(val.targets, sigmoid(logits["val"])))
-    cols = {n: [LABEL_SETS["all"].index(c) for c in LABEL_SETS[n]] for n in BRANCHES}
-    table["per_branch"] = {n: _test_auroc(test.targets[:, cols[n]], logits["test"][:, cols[n]]) for n in BRANCHES}
-    return table
+def _feature_extractor(name: str | None) -> Callable[[StageContext], None]:
+    """The black-box baseline (``name=None``) or a branch's feature extractor (spec §4.1)."""
+    def run(ctx: StageContext) -> None:
+        torch.manual_seed(ctx.config.seed)
+        if name is None:
+            config, folder = ctx.config.baseline, ctx.layout.baseline_dir
+        else:
+            bc = ctx.config.model.branches[name]
+            config = BaselineConfig(backbone=bc.backbone, label_set=bc.label_set, base_width=bc.base_width,
+                                    dropout=bc.dropout, name=f"{name}-feature-extractor")
+            folder = ctx.layout.stage_dir(name, "feature_extractor")
+        base = BaselineNet(config)
+        ctx.say(f"[{base.config.name}] plain ResNet-18 ({base.config.backbone}) on {len(base.labels)} labels, "
+                "same budget as joint training")
+        train_baseline(base, ctx.data, ctx.config.train["feature_extractor"], folder, device=ctx.device,
+                       resume=ctx.resume, verbose=ctx.verbose, log_path=ctx.layout.metrics)
+        ctx.keep(folder / "best.pt", base)
+    return run
 
 
-def _start_run(ctx: _Ctx) -> dict:
-    ds, out = ctx.ds, ctx.out
+def _baseline_predictions(ctx: StageContext) -> None:
+    base = ctx.peek(ctx.layout.baseline).to(ctx.device).eval()
+    _write_split_predictions(ctx, base, "all", "baseline")
+
+
+def _summary(ctx: StageContext) -> None:
+    """Evaluate the run exactly as ``protoecg evaluate`` does and write ``summary.json``."""
+    from ..evaluation.evaluate import evaluate_run
+
+    run = Run(ctx.layout.root)
+    evaluation = evaluate_run(run, "test")
+    models = evaluation["models"]
+    meta = json.loads(ctx.layout.config.read_text())
+    summary = {"preset": ctx.config.preset, "device": ctx.device, "data": meta["data"], "branches": {},
+               "evaluation": ctx.layout.evaluation("test").name}
+    for name in BRANCHES:
+        summary["branches"][name] = {**_headline(models[name]),
+                                     "projection": source_summary(run.prototype_sources(name))}
+    summary["fusion"] = {**models["fusion"], "per_branch": evaluation["fusion_per_branch"]}
+    if "baseline" in models:
+        summary["baseline"] = models["baseline"]
+        summary["interpretability_price"] = {m: evaluation["interpretability_price"][m] for m in ("macro", "weighted")}
+    summary["timings_s"] = {k: round(v, 2) for k, v in ctx.timings.items()}
+    summary["peak_rss_mb"] = round(peak_memory_mb(), 1)
+    atomic_write_json(ctx.layout.summary, summary)
+    ctx.say(format_summary_table(summary))
+
+
+def _headline(model_eval: dict) -> dict:
+    return {"macro_auroc": model_eval["macro_auroc"], "weighted_auroc": model_eval["weighted_auroc"],
+            "labels_evaluated": model_eval["labels_evaluated"], "labels": model_eval["n_labels"]}
+
+
+def pipeline_stages(config: PipelineConfig, layout: RunLayout) -> list[Stage]:
+    """The pipeline's stages in order, each with the run-directory files it reads and writes."""
+    L = layout
+    stages = []
+    for b in BRANCHES:
+        stages += [
+            Stage(f"{b}/joint", (), (L.best(b, "joint"), L.state(b, "joint")), _joint(b), L.state(b, "joint")),
+            Stage(f"{b}/projection", (L.best(b, "joint"),), (L.projected(b), L.prototypes(b)), _projection(b)),
+            Stage(f"{b}/classifier", (L.projected(b),), (L.best(b, "classifier"), L.state(b, "classifier")),
+                  _classifier(b), L.state(b, "classifier")),
+            Stage(f"{b}/predictions", (L.best(b, "classifier"),),
+                  (L.predictions("val", b), L.predictions("test", b)), _branch_predictions(b)),
+        ]
+    classifiers = tuple(L.best(b, "classifier") for b in BRANCHES)
+    stages += [
+        Stage("fusion", classifiers, (L.model, L.fusion_dir / "state.pt"), _fusion, L.fusion_dir / "state.pt"),
+        Stage("fusion/predictions", (L.model,), (L.predictions("val"), L.predictions("test")), _fusion_predictions),
+    ]
+    predictions = [L.predictions(s, w) for s in ("val", "test") for w in ("fusion", *BRANCHES)]
+    if config.baseline is not None:
+        stages += [
+            Stage("baseline", (), (L.baseline, L.baseline_dir / "state.pt"), _feature_extractor(None),
+                  L.baseline_dir / "state.pt"),
+            Stage("baseline/predictions", (L.baseline,),
+                  (L.predictions("val", "baseline"), L.predictions("test", "baseline")), _baseline_predictions),
+        ]
+        predictions += [L.predictions(s, "baseline") for s in ("val", "test")]
+    stages.append(Stage("summary", tuple(predictions), (L.evaluation("test"), L.summary), _summary))
+    return stages
+
+
+def optional_stages(config: PipelineConfig, layout: RunLayout) -> list[Stage]:
+    """Stages the paper pipeline does not run but ``protoecg train --stage`` offers (spec §4.1)."""
+    L = layout
+    out = []
+    for b in BRANCHES:
+        out += [
+            Stage(f"{b}/prototypes", (L.best(b, "joint"),), (L.best(b, "prototypes"), L.state(b, "prototypes")),
+                  _prototypes_only(b), L.state(b, "prototypes")),
+            Stage(f"{b}/feature_extractor", (), (L.best(b, "feature_extractor"), L.state(b, "feature_extractor")),
+                  _feature_extractor(b), L.state(b, "feature_extractor")),
+        ]
+    return out
+
+
+# --------------------------------------------------------------------------- running them
+def _start_run(ctx: StageContext) -> None:
+    """Write ``config.json``, or check that an existing one describes the same run."""
+    ds = ctx.data
     meta = {"pipeline": ctx.config.to_dict(), "data": {"root": str(ds.root), "source": ds.source, "fs": ds.fs,
                                                         "records": len(ds), "options": ds.options},
             "versions": {"protoecg": __version__, "torch": torch.__version__, "python": platform.python_version()},
             "device": ctx.device}
-    cfg_path = out / "config.json"
-    if cfg_path.is_file() and ctx.resume:
-        old = json.loads(cfg_path.read_text())
+    path = ctx.layout.config
+    if path.is_file() and ctx.resume:
+        old = json.loads(path.read_text())
         if old.get("pipeline") != json.loads(json.dumps(meta["pipeline"], default=float)) or \
                 old.get("data", {}).get("root") != meta["data"]["root"]:
-            raise ValueError(f"{out} holds a run with another configuration or data root; use another "
-                             "--out folder, or resume=False to start over there.")
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(cfg_path, meta)
-    return meta
+            raise ValueError(f"{ctx.layout.root} holds a run with another configuration or data root; use another "
+                             "--out folder, or resume=False (--restart) to start over there.")
+    atomic_write_json(path, meta)
 
 
 def open_context(root=None, preset="fast", out=None, *, config=None, data=None, device=None, resume=True,
-                 verbose=True, progress=False) -> _Ctx:
-    """Load the data and settings a pipeline step needs (used by the CLI's single-stage commands)."""
+                 verbose=True, progress=False, init=None) -> StageContext:
+    """Load the data and settings the stages need and write (or check) the run's ``config.json``."""
     if out is None:
         raise ValueError("a run needs an output folder (out=...)")
     config = config or pipeline_config(preset)
     ds = data if data is not None else load_ptbxl(root)
-    return _Ctx(ds, config, Path(out), device or pick_device(), resume, verbose, progress)
+    ctx = StageContext(ds, config, RunLayout(out), device or pick_device(), resume=resume, verbose=verbose,
+                       progress=progress, init=None if init is None else Path(init))
+    _start_run(ctx)
+    return ctx
+
+
+def run_stages(ctx: StageContext, stages: list[Stage], *, only: set[str] | None = None) -> list[str]:
+    """Run ``stages`` in order, skipping those already done (when resuming); return the names run.
+
+    ``only`` restricts the run to these stage names; their inputs must then exist already (the error
+    names the stage that writes a missing one).
+    """
+    ran = []
+    writers = {p: s.name for s in stages for p in s.writes}
+    for stage in stages:
+        if only is not None and stage.name not in only:
+            continue
+        if ctx.resume and stage.done():
+            ctx.say(f"[{stage.name}] already done in {ctx.layout.root}")
+            continue
+        missing = [] if (ctx.init is not None and only is not None) else stage.missing_inputs()
+        if missing:
+            first = writers.get(missing[0], "an earlier stage")
+            raise FileNotFoundError(f"stage {stage.name!r} needs {missing[0]}, which is missing: run the "
+                                    f"{first!r} stage first (or the whole pipeline) with the same --out")
+        _timed(ctx, stage.name, lambda s=stage: s.run(ctx))
+        ran.append(stage.name)
+    return ran
 
 
 def run_pipeline(
@@ -303,7 +445,7 @@ def run_pipeline(
     preset : {'fast', 'paper'}
         Model and training settings (ignored when ``config`` is given).
     out : path
-        The run directory (created). Steps already finished there are not repeated.
+        The run directory (created). Stages already finished there are not repeated.
     config : PipelineConfig, optional
     data : PTBXL, optional
         An already loaded root.
@@ -313,100 +455,38 @@ def run_pipeline(
     t_start = time.perf_counter()
     ctx = open_context(root, preset, out, config=config, data=data, device=device, resume=resume,
                        verbose=verbose, progress=progress)
-    ctx.say(f"protoecg pipeline ({ctx.config.preset}) on {ctx.device}\n{describe_source(ctx.ds)}\n"
-            f"run directory: {ctx.out}")
-    meta = _start_run(ctx)
-    summary: dict = {"preset": ctx.config.preset, "device": ctx.device, "data": meta["data"], "branches": {}}
-
-    branches = {}
-    for name in BRANCHES:
-        branch = branches[name] = step_branch(ctx, name)
-        logits = _split_logits(ctx, lambda x, b=branch: b(x).logits, name, name)
-        summary["branches"][name] = {**_test_auroc(ctx.ds.split("test", name).targets, logits["test"]),
-                                     "projection": provenance_summary(Run(ctx.out).provenance(name))}
-    model = step_fusion(ctx, branches)
-    summary["fusion"] = _evaluate(ctx, _split_logits(ctx, lambda x: model(x).logits, "all", "fusion"))
-    if ctx.config.baseline is not None:
-        base = step_baseline(ctx)
-        summary["baseline"] = _evaluate(ctx, _split_logits(ctx, base, "all", "baseline"))
+    ctx.say(f"protoecg pipeline ({ctx.config.preset}) on {ctx.device}\n{describe_source(ctx.data)}\n"
+            f"run directory: {ctx.layout.root}")
+    stages = pipeline_stages(ctx.config, ctx.layout)
+    summary, body = stages[-1], stages[:-1]
+    run_stages(ctx, body)
     ctx.timings["total"] = time.perf_counter() - t_start
-    summary["timings_s"] = {k: round(v, 2) for k, v in ctx.timings.items()}
-    summary["peak_rss_mb"] = round(_peak_rss_mb(), 1)
-    _write_json(ctx.out / "summary.json", summary)
-    ctx.say(format_summary_table(summary))
-    return Run(ctx.out)
+    if not (ctx.resume and summary.done()):
+        summary.run(ctx)
+    return Run(ctx.layout.root)
 
 
 def format_summary_table(summary: dict) -> str:
     """The end-of-run table: test macro AUROC per branch, fusion and baseline."""
     lines = ["", f"test-fold results ({summary['data']['source']} data, {summary['preset']} preset)",
              f"{'model':<34}{'macro AUROC':>12}{'labels':>9}"]
+
+    def row(name: str, entry: dict) -> str:
+        m = entry["macro_auroc"]
+        point = m["point"] if isinstance(m, dict) else m
+        ci = f"   95% CI {m['lo']:.3f}-{m['hi']:.3f}" if isinstance(m, dict) and m.get("lo") is not None else ""
+        return f"{name:<34}{_num(point):>12}{entry['labels_evaluated']:>5}/{entry.get('labels', entry.get('n_labels'))}{ci}"
+
     for name, b in summary["branches"].items():
-        lines.append(f"{name + ' branch (own classifier)':<34}{b['macro_auroc']:>12.4f}"
-                     f"{b['labels_evaluated']:>5}/{b['labels']}")
-    f = summary.get("fusion")
-    if f:
-        m = f["macro_auroc"]
-        lines.append(f"{'ProtoECGNet fusion (71 labels)':<34}{m['point']:>12.4f}{f['labels_evaluated']:>5}/71"
-                     f"   95% CI {m['lo']:.3f}-{m['hi']:.3f}")
-    b = summary.get("baseline")
-    if b:
-        m = b["macro_auroc"]
-        lines.append(f"{'black-box ResNet1D-18 (71 labels)':<34}{m['point']:>12.4f}{b['labels_evaluated']:>5}/71"
-                     f"   95% CI {m['lo']:.3f}-{m['hi']:.3f}")
+        lines.append(row(name + " branch (own classifier)", b))
+    if summary.get("fusion"):
+        lines.append(row("ProtoECGNet fusion (71 labels)", summary["fusion"]))
+    if summary.get("baseline"):
+        lines.append(row("black-box ResNet1D-18 (71 labels)", summary["baseline"]))
     t = summary.get("timings_s", {})
     lines.append(f"wall time {t.get('total', float('nan')):.0f} s, peak memory {summary.get('peak_rss_mb', 0):.0f} MB")
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- the book's entry point
-
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def cached_run(root: str | Path | None = None, preset: str | None = None, *, config: PipelineConfig | None = None,
-               verbose: bool = True) -> Run:
-    """A finished pipeline run for this data and configuration: from the cache, or trained now (once).
-
-    Parameters
-    ----------
-    root : path, optional
-        PTB-XL root (default: the library's choice, see :func:`protoecg_lib.data.resolve_root`).
-    preset : {'fast', 'paper'}, optional
-        Default: ``fast`` when ``PROTOECG_FAST`` is set, else ``paper``.
-    config : PipelineConfig, optional
-        A variant (e.g. ``pipeline_config('fast', contrastive=False)``); default: the preset's.
-
-    The cache key covers the data root and its metadata, the full configuration and the library
-    version; chapters that run at the same time wait for one another instead of training twice.
-    """
-    from ..data.download import sha256_file
-    from ..data.resolve import resolve_root
-
-    root = resolve_root(root)
-    preset = preset or (config.preset if config is not None else ("fast" if settings.is_fast() else "paper"))
-    config = config or pipeline_config(preset)
-    key = hashlib.sha256(json.dumps({"root": str(Path(root).resolve()), "config": config.to_dict(),
-                                     "version": __version__, "meta": sha256_file(Path(root) / "ptbxl_database.csv")},
-                                    sort_keys=True, default=float).encode()).hexdigest()[:16]
-    folder = settings.cache_dir("runs") / f"{preset}-{key}"
-    with _locked(settings.cache_dir("runs") / f"{preset}-{key}.lock"):
-        if (folder / "summary.json").is_file():
-            if verbose:
-                print(f"using the cached {preset} pipeline run in {folder}")
-            return Run(folder)
-        if verbose:
-            print(f"no cached {preset} run for {root}: running the pipeline once into {folder}")
-            if preset == "paper":
-                print("  paper settings: up to 200 epochs per stage for three ResNet-18 branches and the baseline; "
-                      "on a GPU this takes hours on the full PTB-XL (less on a subset). It resumes if interrupted. "
-                      "For a run of minutes, set PROTOECG_FAST=1 before the setup cell.")
-        return run_pipeline(root, out=folder, config=config, verbose=verbose)
+def _num(x) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.4f}"

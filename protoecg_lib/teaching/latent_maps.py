@@ -1,57 +1,35 @@
-"""Looking at the latent space: 2D maps, toy loss landscapes, and prototype geometry vs label co-occurrence.
+"""Looking at the latent space: 2D maps, and prototype geometry against label co-occurrence.
 
 Helpers for the book's chapters on the prototype loss (spec §3), the contrastive term (§3.6) and
-projection (§5). Nothing here trains the model; everything reads latents and prototypes:
+projection (§5). Nothing here trains the model; everything reads latents and prototypes (toy latent
+spaces are :mod:`~protoecg_lib.teaching.toy_prototypes`; figures :mod:`protoecg_lib.plotting.latent`):
 
 * :func:`fit_pca_2d` / :func:`pca_2d` -- a 2D PCA map of latents with the prototypes placed in it;
   by default every vector is scaled to unit length first, because the model compares vectors by
   cosine (spec §2.1-2.2) and only their directions matter.
 * :func:`branch_latents` -- the latent windows of a branch over a set of ECGs (what projection
   compares prototypes with); :func:`primary_labels` -- one colour category per multi-label ECG.
-* :func:`unit_vectors`, :func:`toy_objective`, :func:`optimize_prototypes` -- hand-placed toy
-  latent spaces and gradient descent on prototypes under one loss term at a time.
 * :func:`class_pair_cosines`, :func:`cosine_vs_jaccard`, :func:`cosine_structure` -- how similar the
   prototypes of two classes are, against how often the classes co-occur (the contrastive term's goal).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 
-from ..training.losses import (clustering_loss, contrastive_loss, diversity_loss, prototype_cosines, separation_loss,
-                     sparsity_loss)
-from ..models.prototypes import cosine_similarity
+from ..training.losses import (prototype_cosines)
+from ..arrays import as_matrix, unit_rows
 
-__all__ = [
-    "PCA2D", "fit_pca_2d", "pca_2d", "branch_latents", "primary_labels",
-    "unit_vectors", "TOY_TERMS", "toy_objective", "Trajectory", "optimize_prototypes", "snapshot_panels",
-    "class_pair_cosines", "cosine_vs_jaccard", "cosine_structure",
-]
+__all__ = ["PCA2D", "fit_pca_2d", "pca_2d", "branch_latents", "primary_labels", "class_pair_cosines", "cosine_vs_jaccard", "cosine_structure"]
 
-_UNIT_EPS = 1e-12  # norms clamped below, as in the 1D cosine (spec §2.1)
 
 
 # --------------------------------------------------------------------------- helpers
-def _as_matrix(x, name: str) -> np.ndarray:
-    """``x`` as a finite float64 ``(N, K)`` array; ``(N, ...)`` inputs are flattened per row."""
-    if isinstance(x, Tensor):
-        x = x.detach().cpu().numpy()
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim < 2:
-        raise ValueError(f"{name} must have shape (N, K) (or (N, ...), flattened per row); got shape {a.shape}")
-    a = a.reshape(a.shape[0], -1)
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} of shape {a.shape} holds NaN or inf values")
-    return a
-
-
-def _unit_rows(a: np.ndarray) -> np.ndarray:
-    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), _UNIT_EPS)
 
 
 # --------------------------------------------------------------------------- 2D maps
@@ -78,12 +56,12 @@ class PCA2D:
 
     def transform(self, x) -> np.ndarray:
         """Map rows ``(N, K)`` (or ``(N, ...)``, flattened) to ``(N, 2)`` map coordinates."""
-        a = _as_matrix(x, "x")
+        a = as_matrix(x, "x")
         if a.shape[1] != self.mean.shape[0]:
             raise ValueError(f"x has {a.shape[1]} features per row but the PCA was fitted on {self.mean.shape[0]}; "
                              "pass vectors from the same latent space (flattened prototypes or latent windows)")
         if self.normalize:
-            a = _unit_rows(a)
+            a = unit_rows(a)
         return (a - self.mean) @ self.components.T                            # (N, 2)
 
 
@@ -102,11 +80,11 @@ def fit_pca_2d(latents, normalize: bool = True) -> PCA2D:
     -------
     PCA2D
     """
-    a = _as_matrix(latents, "latents")
+    a = as_matrix(latents, "latents")
     if a.shape[0] < 2 or a.shape[1] < 2:
         raise ValueError(f"a 2D PCA needs at least 2 rows and 2 features; got latents of shape {a.shape}")
     if normalize:
-        a = _unit_rows(a)
+        a = unit_rows(a)
     mean = a.mean(axis=0)                                                     # (K,)
     _, sing, vt = np.linalg.svd(a - mean, full_matrices=False)                # vt (r, K)
     comps = vt[:2] if vt.shape[0] >= 2 else np.vstack([vt, np.zeros_like(vt)])
@@ -192,7 +170,7 @@ def primary_labels(targets, labels: Sequence[str], counts=None, none: str = "non
     ndarray, shape (N,), object
         E.g. an ECG with SR and 1AVB gets ``"1AVB"`` when 1AVB is rarer: the label that sets it apart.
     """
-    y = _as_matrix(targets, "targets")
+    y = as_matrix(targets, "targets")
     if y.shape[1] != len(labels):
         raise ValueError(f"targets has {y.shape[1]} columns but {len(labels)} labels were given")
     n = y.sum(axis=0) if counts is None else np.asarray(counts, dtype=np.float64)
@@ -206,215 +184,11 @@ def primary_labels(targets, labels: Sequence[str], counts=None, none: str = "non
 
 
 # --------------------------------------------------------------------------- toys
-def unit_vectors(degrees) -> Tensor:
-    """Unit vectors of a 2D toy latent space at the given angles.
-
-    Parameters
-    ----------
-    degrees : sequence of float, length N
-
-    Returns
-    -------
-    Tensor, shape (N, 2), float32: ``(cos θ, sin θ)`` per angle.
-    """
-    theta = torch.deg2rad(torch.as_tensor(degrees, dtype=torch.float64).reshape(-1))   # (N,)
-    return torch.stack([theta.cos(), theta.sin()], dim=1).float()                     # (N, 2)
-
-
-#: Loss terms :func:`toy_objective` can build (names as in ``PrototypeLoss`` terms, spec §3).
-TOY_TERMS = ("clst", "sep", "spars", "div", "cnrst")
-
-
-def toy_objective(term: str, samples: Tensor, targets: Tensor, class_identity: Tensor,
-                  cooccurrence: Tensor | None = None, variant: str = "code") -> Callable[[Tensor], Tensor]:
-    """One loss term as a function of the prototypes alone, for fixed samples (spec §3).
-
-    Similarities are the 1D branch's cosine ``s_bj = cos(z_b, p_j)`` (spec §2.1) between the fixed
-    latent ``samples`` and the prototypes, then the library's term is applied unchanged.
-
-    Parameters
-    ----------
-    term : {"clst", "sep", "spars", "div", "cnrst"}
-    samples : Tensor, shape (B, D)
-        Latent vectors of the toy samples.
-    targets : Tensor, shape (B, C)
-        Their multi-hot labels.
-    class_identity : Tensor, shape (P, C)
-    cooccurrence : Tensor, shape (C, C), optional
-        Jaccard matrix; required for ``"cnrst"``.
-    variant : {"code", "protopnet"}
-        Clustering/separation semantics (spec §9.1 A3).
-
-    Returns
-    -------
-    callable
-        ``objective(prototypes (P, D)) -> scalar Tensor`` (differentiable).
-    """
-    if term not in TOY_TERMS:
-        raise ValueError(f"unknown loss term {term!r}; choose one of {TOY_TERMS}")
-    if term == "cnrst" and cooccurrence is None:
-        raise ValueError("the contrastive term needs the Jaccard matrix: pass cooccurrence=(C, C)")
-    samples, targets = torch.as_tensor(samples).float(), torch.as_tensor(targets).float()
-    a = torch.as_tensor(class_identity).float()
-    if samples.dim() != 2:
-        raise ValueError(f"samples must have shape (B, D); got {tuple(samples.shape)}")
-
-    def objective(prototypes: Tensor) -> Tensor:
-        if prototypes.dim() != 2 or prototypes.shape[1] != samples.shape[1]:
-            raise ValueError(f"prototypes must have shape (P, {samples.shape[1]}); got {tuple(prototypes.shape)}")
-        if term == "div":
-            return diversity_loss(prototypes)
-        if term == "cnrst":
-            return contrastive_loss(prototypes, a, torch.as_tensor(cooccurrence).float())
-        sim = cosine_similarity(samples, prototypes)                          # (B, P)
-        if term == "clst":
-            return clustering_loss(sim, targets, a, variant)
-        if term == "sep":
-            return separation_loss(sim, targets, a, variant)
-        return sparsity_loss(sim)
-
-    return objective
-
-
-@dataclass
-class Trajectory:
-    """Prototypes along a gradient-descent run (see :func:`optimize_prototypes`).
-
-    Attributes
-    ----------
-    prototypes : Tensor, shape (S, P, ...)
-        Snapshots; ``prototypes[0]`` is the start and ``prototypes[-1]`` the end.
-    steps : list of int, length S
-        The optimisation step of each snapshot.
-    losses : list of float, length S
-        The objective at each snapshot.
-    """
-
-    prototypes: Tensor
-    steps: list[int]
-    losses: list[float]
-
-    @property
-    def start(self) -> Tensor:
-        return self.prototypes[0]
-
-    @property
-    def end(self) -> Tensor:
-        return self.prototypes[-1]
-
-
-def optimize_prototypes(prototypes: Tensor, objective: Callable[[Tensor], Tensor], num_steps: int = 100,
-                        lr: float = 0.05, num_snapshots: int = 5) -> Trajectory:
-    """Minimise ``objective`` over the prototypes alone with Adam, keeping a few snapshots.
-
-    Adam's per-coordinate step size makes terms of very different magnitude (the clustering term
-    is ~100x smaller than the diversity term) move the prototypes at comparable speeds, which is
-    what a side-by-side picture of the terms needs. The input tensor is not modified.
-
-    Parameters
-    ----------
-    prototypes : Tensor, shape (P, ...)
-        Starting point.
-    objective : callable
-        ``objective(prototypes) -> scalar Tensor``, e.g. from :func:`toy_objective`.
-    num_steps : int
-        Optimisation steps (>= 1).
-    lr : float
-        Adam learning rate (> 0).
-    num_snapshots : int
-        Snapshots kept, evenly spaced from step 0 to ``num_steps`` (>= 2).
-
-    Returns
-    -------
-    Trajectory
-    """
-    if int(num_steps) != num_steps or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive integer; got {num_steps!r}")
-    if int(num_snapshots) != num_snapshots or num_snapshots < 2:
-        raise ValueError(f"num_snapshots must be an integer >= 2 (start and end); got {num_snapshots!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0; got {lr!r}")
-    p = torch.as_tensor(prototypes).detach().clone().float().requires_grad_(True)
-    keep = sorted(set(np.linspace(0, num_steps, int(num_snapshots)).round().astype(int).tolist()))
-    opt = torch.optim.Adam([p], lr=lr)
-    snaps, steps, losses = [], [], []
-    for step in range(int(num_steps) + 1):
-        loss = objective(p)
-        if not isinstance(loss, Tensor) or loss.dim() != 0:
-            raise ValueError(f"objective must return a scalar Tensor; got {getattr(loss, 'shape', type(loss).__name__)}")
-        if not torch.isfinite(loss):
-            raise ValueError(f"objective returned {float(loss)} at step {step}; check the toy inputs")
-        if step in keep:
-            snaps.append(p.detach().clone())
-            steps.append(step)
-            losses.append(float(loss.detach()))
-        if step == num_steps:
-            break
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return Trajectory(prototypes=torch.stack(snaps), steps=steps, losses=losses)
-
-
-def snapshot_panels(samples, sample_labels: Sequence[str], trajectory: Trajectory,
-                    prototype_labels: Sequence[str], *, gap: float = 0.6, circle_points: int = 72,
-                    circle_label: str = "unit circle", trail_label: str = "earlier positions") -> dict:
-    """A 2D toy run as side-by-side panels, one per snapshot, ready for ``plot_latent_2d(**panels)``.
-
-    Every vector is drawn scaled to unit length (with cosine similarity only directions matter).
-    Panel ``k`` is shifted right by ``k * (2 + gap)`` and shows the samples, a dotted unit circle,
-    the prototypes of snapshot ``k`` (stars) and their positions at earlier snapshots (trail).
-
-    Parameters
-    ----------
-    samples : array or Tensor, shape (B, 2)
-    sample_labels : sequence of str, length B
-        Category of each sample (its colour).
-    trajectory : Trajectory
-        From :func:`optimize_prototypes` on 2D prototypes ``(S, P, 2)``.
-    prototype_labels : sequence of str, length P
-    gap : float
-        Space between panels, in units of the circle's radius.
-    circle_points : int
-        Dots drawing each unit circle (0: none).
-    circle_label, trail_label : str
-        Categories of the circle dots and of the trail.
-
-    Returns
-    -------
-    dict
-        ``points (N, 2)``, ``labels (N,)``, ``prototypes_2d (S*P, 2)``, ``prototype_labels (S*P,)``
-        and ``offsets`` (the x shift of each panel).
-    """
-    z = _unit_rows(_as_matrix(samples, "samples"))                            # (B, 2)
-    snaps = trajectory.prototypes.detach().double().cpu().numpy()             # (S, P, 2)
-    if z.shape[1] != 2 or snaps.ndim != 3 or snaps.shape[2] != 2:
-        raise ValueError(f"snapshot_panels draws 2D toys: samples (B, 2) and prototypes (S, P, 2); got "
-                         f"{z.shape} and {snaps.shape}")
-    if len(sample_labels) != len(z) or len(prototype_labels) != snaps.shape[1]:
-        raise ValueError(f"need one label per sample ({len(z)}) and per prototype ({snaps.shape[1]}); got "
-                         f"{len(sample_labels)} and {len(prototype_labels)}")
-    step = 2.0 + float(gap)
-    angle = np.linspace(0, 2 * np.pi, int(circle_points), endpoint=False)
-    ring = np.stack([np.cos(angle), np.sin(angle)], axis=1)                   # (K, 2)
-    points, labels, protos, plabels, offsets = [], [], [], [], []
-    for k in range(snaps.shape[0]):
-        shift = np.array([k * step, 0.0])
-        offsets.append(k * step)
-        points += [ring + shift, z + shift]
-        labels += [circle_label] * len(ring) + list(sample_labels)
-        for earlier in range(k):
-            points.append(_unit_rows(snaps[earlier]) + shift)
-            labels += [trail_label] * snaps.shape[1]
-        protos.append(_unit_rows(snaps[k]) + shift)
-        plabels += list(prototype_labels)
-    return {"points": np.concatenate(points), "labels": labels, "prototypes_2d": np.concatenate(protos),
-            "prototype_labels": plabels, "offsets": offsets}
 
 
 # --------------------------------------------------------------------------- cosine structure
 def _identity_matrix(class_identity, num_prototypes: int) -> np.ndarray:
-    a = _as_matrix(class_identity, "class_identity")
+    a = as_matrix(class_identity, "class_identity")
     if a.shape[0] != num_prototypes:
         raise ValueError(f"class_identity has {a.shape[0]} rows but there are {num_prototypes} prototypes; "
                          "expected (P, C)")
@@ -473,7 +247,7 @@ def cosine_vs_jaccard(prototypes, class_identity, cooccurrence, labels: Sequence
         ``a < b`` in label order.
     """
     pair = class_pair_cosines(prototypes, class_identity)                     # (C, C)
-    j = _as_matrix(cooccurrence, "cooccurrence")
+    j = as_matrix(cooccurrence, "cooccurrence")
     c = pair.shape[0]
     if j.shape != (c, c):
         raise ValueError(f"cooccurrence has shape {j.shape}; expected (C, C) = ({c}, {c}) from class_identity")
@@ -511,7 +285,7 @@ def cosine_structure(prototypes, class_identity, cooccurrence) -> dict:
 
     pair = class_pair_cosines(prototypes, class_identity)
     df = cosine_vs_jaccard(prototypes, class_identity, cooccurrence)
-    seen = np.diag(_as_matrix(cooccurrence, "cooccurrence")) > 0
+    seen = np.diag(as_matrix(cooccurrence, "cooccurrence")) > 0
     same = np.diag(pair)[seen]
     same = same[np.isfinite(same)]
 

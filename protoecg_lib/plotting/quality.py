@@ -1,49 +1,96 @@
-"""Helpers for the prototype-review chapter (book chapter 11): how surprising a localisation hit
-count is under chance, and two figures (hit rate against chance rate per label, and what the
-deletion check does to a single ECG).
-
-The measurements themselves live in :mod:`protoecg_lib.evaluation.quality`; the review app and its CSV in
-:mod:`protoecg_lib.widgets.views`. This module only adds what the chapter needs on top of them.
-"""
+"""Figures of the explanation-quality measures: localisation hit rate against chance, and the
+deletion check (:mod:`protoecg_lib.evaluation.localisation`, :mod:`protoecg_lib.evaluation.deletion`)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
-
+from ..evaluation.deletion import deletion_summary
 from ..labels import LEADS
 
-__all__ = ["chance_tail_probability", "plot_hit_vs_chance", "plot_deletion_example"]
+__all__ = ["plot_localisation", "plot_deletion", "plot_hit_vs_chance", "plot_deletion_example"]
 
 
-def chance_tail_probability(hits) -> float:
-    """Probability that a signal-blind pointer scores at least the observed number of hits.
-
-    Each (prototype, ECG) pair ``i`` of :func:`protoecg_lib.evaluation.quality.localisation_hits` is a hit with
-    probability ``chance_i`` when its window is drawn at random; the number of hits is then a sum of
-    independent Bernoulli variables (a Poisson-binomial distribution). This returns its upper tail
-    ``P(H >= observed hits)``, computed exactly by convolution. It treats pairs as independent, which
-    they are not quite (one ECG serves several prototypes of its label), so read it as a rough guide.
-
-    Parameters
-    ----------
-    hits : DataFrame
-        With boolean ``hit`` and float ``chance`` columns, one row per pair.
+def plot_localisation(summary: pd.DataFrame, *, title: str | None = None, max_labels: int = 30) -> Figure:
+    """Hit rate per label (bars) with the chance rate (black ticks); the ``all`` row on top.
 
     Returns
     -------
-    float
-        In [0, 1]; 1.0 for an empty frame.
+    Figure
+        One Axes; bars have gid ``"hit-rate"``, chance markers gid ``"chance"``; the legend is
+        ``fig.legends[0]``, under the axes.
     """
-    if len(hits) == 0:
-        return 1.0
-    chance = np.clip(np.asarray(hits["chance"], dtype=np.float64), 0.0, 1.0)      # (n,)
-    observed = int(np.asarray(hits["hit"], dtype=bool).sum())
-    dist = np.zeros(len(chance) + 1)                                             # P(H = k), k = 0..n
-    dist[0] = 1.0
-    for k, p in enumerate(chance, start=1):
-        dist[1:k + 1] = dist[1:k + 1] * (1 - p) + dist[0:k] * p
-        dist[0] *= 1 - p
-    return float(min(1.0, dist[observed:].sum()))
+    from .style import house_style, new_figure
+
+    if summary.empty:
+        raise ValueError("the localisation summary is empty: no correctly predicted ECG with evidence")
+    rows = summary.drop(index="all", errors="ignore").sort_values("pairs", ascending=False).head(max_labels)
+    if "all" in summary.index:
+        rows = pd.concat([summary.loc[["all"]], rows])
+    n = len(rows)
+    with house_style() as style:
+        fig = new_figure((6.0, 0.9 + 0.28 * n), style)
+        ax = fig.add_subplot()
+        ypos = np.arange(n)[::-1]
+        ax.barh(ypos, rows["hit_rate"], color=[style.palette[2] if k == "all" else style.palette[0]
+                                               for k in rows.index], height=0.7, gid="hit-rate", label="hit rate")
+        ax.scatter(rows["chance_rate"], ypos, marker="|", s=220, color="black", linewidths=2, zorder=3,
+                   gid="chance", label="chance (random window)")
+        ax.set_yticks(ypos, [f"{k} (n={int(p)})" for k, p in zip(rows.index, rows["pairs"])])
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("fraction of matched windows overlapping the evidence")
+        ax.set_title(title or "localisation of time-localised prototypes", loc="left")
+        # under the axes: bars often reach 1 (evidence in every beat), where a corner legend would sit
+        handles, names = ax.get_legend_handles_labels()
+        fig.legend(handles, names, loc="lower center", ncol=2, frameon=False)
+        fig.tight_layout(rect=(0, 0.35 / fig.get_size_inches()[1], 1, 1))
+    return fig
+
+
+def plot_deletion(df: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Left: histograms of the probability drop for the top-matching and a random window. Right:
+    paired logit drops (random on x, top on y) with the diagonal; points above it favour the
+    explanation.
+
+    Returns
+    -------
+    Figure
+        Two Axes; ``fig._protoecg_deletion`` holds the summary (:func:`deletion_summary`).
+    """
+    from .style import house_style, new_figure
+
+    if not len(df):
+        raise ValueError("no (ECG, label) pair to plot: the deletion check selected none")
+    s = deletion_summary(df)
+    with house_style() as style:
+        fig = new_figure((10.0, 3.8), style)
+        ax1, ax2 = fig.subplots(1, 2)
+        values = np.concatenate([df["drop_top"], df["drop_random"]])
+        edges = np.histogram_bin_edges(values, bins=25)
+        for name, col, color in (("top-matching window", "drop_top", style.palette[0]),
+                                 ("random window", "drop_random", style.palette[1])):
+            ax1.hist(df[col], bins=edges, histtype="stepfilled", alpha=0.35, color=color, edgecolor=color,
+                     label=f"{name}: mean {df[col].mean():+.3f}, median {df[col].median():+.3f}")
+        ax1.set_xlabel("drop in fused probability")
+        ax1.set_ylabel("pairs (ECG, label)")
+        low, high = ax1.get_ylim()
+        ax1.set_ylim(low, low + 1.5 * (high - low))   # headroom: the drops pile up near 0, under the legend
+        ax1.legend(loc="upper right", fontsize=7)
+        ax1.set_title(f"{s['pairs']} pairs; top > random in {100 * s['fraction_top_greater']:.0f}%", loc="left")
+        lo = float(min(df["logit_drop_top"].min(), df["logit_drop_random"].min(), 0.0))
+        hi = float(max(df["logit_drop_top"].max(), df["logit_drop_random"].max(), 0.0))
+        pad = 0.05 * (hi - lo or 1.0)
+        ax2.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", lw=1, ls="--", gid="diagonal")
+        ax2.scatter(df["logit_drop_random"], df["logit_drop_top"], s=12, alpha=0.6, color=style.palette[0],
+                    linewidths=0, gid="pairs")
+        ax2.set_xlabel("logit drop, random window")
+        ax2.set_ylabel("logit drop, top-matching window")
+        ax2.set_title(f"neutral segment: {df.attrs.get('neutral', '?')}", loc="left")
+        if title:
+            fig.suptitle(title, x=0.01, ha="left")
+        fig.tight_layout()
+    fig._protoecg_deletion = s
+    return fig
 
 
 def plot_hit_vs_chance(summary, *, title: str | None = None, annotate_below: float = 0.9) -> Figure:
@@ -65,7 +112,7 @@ def plot_hit_vs_chance(summary, *, title: str | None = None, annotate_below: flo
         One Axes; the points have gid ``"labels"``, the diagonal ``"diagonal"``, the overall
         point ``"all"``.
     """
-    from ..plotting.style import house_style, new_figure
+    from .style import house_style, new_figure
 
     rows = summary.drop(index="all", errors="ignore")
     if rows.empty:
@@ -132,8 +179,8 @@ def plot_deletion_example(signals, fs: float, top: tuple[int, int], random: tupl
         Three Axes sharing x (seconds); the shaded bands have gids ``"top-window"`` and
         ``"random-window"``, the evidence bars ``"evidence"``.
     """
-    from ..plotting.style import house_style, new_figure
-    from ..evaluation.quality import neutralize
+    from .style import house_style, new_figure
+    from ..evaluation.deletion import neutralize
 
     x = np.asarray(signals, dtype=np.float32)                                   # (12, T)
     if x.ndim != 2 or x.shape[0] != len(LEADS):

@@ -1,0 +1,127 @@
+"""The ``protoecg`` command (also ``python -m protoecg_lib``).
+
+Groups: ``data`` (summary, download, synth), ``train``, ``pipeline``, ``evaluate``, ``explain``.
+Each sub-command imports what it needs when it runs, so ``protoecg --help`` is instant.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .data import cmd_data_download, cmd_data_summary, cmd_data_synth
+from .errors import UsageError
+from .reports import cmd_evaluate, cmd_explain
+from .training import cmd_pipeline, cmd_train
+
+__all__ = ["main", "build_parser"]
+
+
+def _add_root(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--root", type=Path, required=required,
+                   help="PTB-XL root (folder with ptbxl_database.csv); default: $PROTOECG_DATA")
+
+
+
+
+
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    _add_root(p)
+    p.add_argument("--preset", choices=("fast", "paper"), default="fast",
+                   help="model and training settings (paper: spec §4.2-4.3; fast: CPU minutes)")
+    p.add_argument("--out", type=Path, required=True, help="run directory (resumed when it exists)")
+    p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    p.add_argument("--epochs", type=int, default=None, help="override the number of epochs of the network stages")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--restart", action="store_true", help="ignore finished steps in --out and start over")
+    p.add_argument("--progress", action="store_true", help="progress bars per epoch")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="protoecg", description="ProtoECGNet on PTB-XL: data, training, "
+                                     "evaluation and case-based explanations.")
+    parser.add_argument("--version", action="version", version=f"protoecg {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="PTB-XL data: summary, download, synthetic roots")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+
+    p = dsub.add_parser("summary", help="records, patients, splits and labels of a root")
+    _add_root(p)
+    p.add_argument("--sampling-rate", type=int, choices=(100, 500), default=100)
+    p.add_argument("--strict", action="store_true", help="refuse a root with listed records missing")
+    p.add_argument("--skip-bad", action="store_true", help="skip broken records instead of failing")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_data_summary)
+
+    p = dsub.add_parser("download", help="download PTB-XL v1.0.3 from PhysioNet with checksums and resume")
+    _add_root(p, required=True)
+    p.add_argument("--sampling-rate", type=int, choices=(100, 500), default=100)
+    p.add_argument("--subset", default="full", help="'full' or a number N: the first N records by ecg_id")
+    p.add_argument("--base-url", default=None, help="mirror URL (default: PhysioNet)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_data_download)
+
+    p = dsub.add_parser("synth", help="write a synthetic PTB-XL root with ground-truth evidence")
+    _add_root(p, required=True)
+    p.add_argument("--num-records", type=int, default=1500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sampling-rate", type=int, nargs="+", choices=(100, 500), default=[100])
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_data_synth)
+
+    p = sub.add_parser("pipeline", help="all three branches: joint -> projection -> classifier, then fusion, "
+                                        "test predictions, the black-box baseline and a summary table")
+    _add_training_options(p)
+    p.add_argument("--no-baseline", action="store_true", help="skip the black-box baseline")
+    p.set_defaults(func=cmd_pipeline)
+
+    p = sub.add_parser("train", help="one training stage of one branch (spec §4.1)")
+    _add_training_options(p)
+    p.add_argument("--branch", choices=("rhythm", "morphology", "global"))
+    p.add_argument("--stage", required=True,
+                   choices=("feature_extractor", "prototypes", "joint", "projection", "classifier", "fusion"))
+    p.add_argument("--init", type=Path, default=None,
+                   help="checkpoint to start from (a branch, or a feature extractor whose backbone is copied)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a finished run from its saved predictions: AUROCs with patient "
+                                        "bootstrap CIs, per-label table, F1 at validation-tuned thresholds, baseline")
+    p.add_argument("--run", type=Path, required=True, help="run directory written by `protoecg pipeline`")
+    p.add_argument("--split", choices=("test", "val"), default="test")
+    p.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (default: the run's setting)")
+    p.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the run's seed)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--per-label", action="store_true", help="also print the per-label table")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("explain", help="case-based explanation of one ECG: predicted labels, their prototypes "
+                                       "ranked by contribution, source ECGs and matching windows (JSON + PNGs)")
+    p.add_argument("--run", type=Path, required=True, help="run directory written by `protoecg pipeline`")
+    p.add_argument("--ecg-id", type=int, required=True, help="the ECG to explain (e.g. one of predictions/test.csv)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the JSON and the figures")
+    p.add_argument("--top-k", type=int, default=3, help="prototypes per label, for and against")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability at which a label counts as predicted")
+    p.add_argument("--max-labels", type=int, default=None, help="explain at most this many predicted labels "
+                                                                "(the most probable; default: all)")
+    p.set_defaults(func=cmd_explain)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ..data.metadata import DataError
+
+    try:
+        return int(args.func(args) or 0)
+    except (DataError, FileNotFoundError, UsageError) as exc:
+        print(f"protoecg: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

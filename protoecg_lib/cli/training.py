@@ -1,0 +1,48 @@
+"""``protoecg pipeline`` and ``protoecg train``: the declared stages of
+:mod:`protoecg_lib.training.pipeline`, all of them or one."""
+from __future__ import annotations
+
+from .errors import UsageError
+
+__all__ = ["cmd_pipeline", "cmd_train"]
+
+
+def cmd_pipeline(args) -> int:
+    """All stages in order (``protoecg pipeline``)."""
+    from ..training.pipeline import run_pipeline
+
+    run_pipeline(args.root, out=args.out, config=_config(args), device=args.device, resume=not args.restart,
+                 progress=args.progress)
+    return 0
+
+
+def cmd_train(args) -> int:
+    """One stage of one branch (or the fusion head), reading earlier stages from the run directory."""
+    from ..training.pipeline import open_context, optional_stages, pipeline_stages, run_stages
+
+    if args.stage != "fusion" and args.branch is None:
+        raise UsageError(f"--branch is required for --stage {args.stage} (rhythm, morphology or global)")
+    config = _config(args, stage=args.stage)
+    ctx = open_context(args.root, out=args.out, config=config, device=args.device, resume=not args.restart,
+                       progress=args.progress, init=args.init)
+    name = "fusion" if args.stage == "fusion" else f"{args.branch}/{args.stage}"
+    stages = pipeline_stages(config, ctx.layout) + optional_stages(config, ctx.layout)
+    run_stages(ctx, stages, only={name})
+    if args.stage == "feature_extractor":
+        print(f"feature extractor written to {ctx.layout.best(args.branch, 'feature_extractor')}; start joint "
+              "training from it with --stage joint --init that file")
+    elif args.stage == "fusion":
+        print(f"fusion model written to {ctx.layout.model}")
+    return 0
+
+
+def _config(args, stage: str | None = None):
+    from ..training.pipeline import pipeline_config
+
+    config = pipeline_config(args.preset, baseline=not getattr(args, "no_baseline", False), seed=args.seed)
+    if args.epochs is not None:
+        stages = (stage,) if stage is not None else ("joint", "feature_extractor", "prototypes")
+        for s in stages:
+            if s in config.train:
+                config.train[s] = config.train[s].replace(num_epochs=args.epochs)
+    return config
