@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from protoecg_lib.cooccurrence import class_weights, jaccard
-from protoecg_lib.training.losses import PrototypeLoss
+from protoecg_lib.training.objective import PrototypeLoss
 
 BRANCHES = {  # name: (classes, prototypes per class, prototype shape after P)
     "rhythm (1D)": (16, 5, (512,)),

@@ -5,4 +5,4 @@ Modules, one idea each: :mod:`labels` (the 71 SCP statements and branch label se
 :mod:`cooccurrence`, :mod:`models`, :mod:`losses`, :mod:`train`, :mod:`push`, :mod:`metrics`,
 :mod:`explain`, :mod:`plotting`, :mod:`widgets`, :mod:`checkpoints`, :mod:`cli`.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"

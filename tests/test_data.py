@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 
 import numpy as np
 import pytest
@@ -11,11 +10,10 @@ import torch
 from scipy.signal import butter, filtfilt
 
 from protoecg_lib.data import (DataError, FoldMapping, load_ptbxl, make_loader, read_metadata, summarize)
-from protoecg_lib.data import dataset as dataset_module
+from protoecg_lib.data import cache as cache_module
 from protoecg_lib.data.preprocess import LeadStandardizer, highpass
-from protoecg_lib.labels import LEADS, label_set
+from protoecg_lib.labels import LEADS
 
-from conftest import copy_root
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +107,7 @@ def test_second_load_comes_from_cache(excerpt_root, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a cached load must not decode records again")
 
-    monkeypatch.setattr(dataset_module, "_decode_one", boom)
+    monkeypatch.setattr(cache_module, "_decode_one", boom)
     ds = load_ptbxl(excerpt_root)
     assert len(ds) == 488
 

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from httpserver import FaultyServer, corrupt_bytes
+from protoecg_lib.data.checksums import OFFICIAL_V103_SHA256, ChecksumListError, parse_sha256sums, verify_official_metadata
+from protoecg_lib.files import sha256_file
 from protoecg_lib.data.download import (
-    MANIFEST_FILE, OFFICIAL_V103_SHA256, PHYSIONET_URL, ChecksumError, DownloadError, DownloadReport,
-    download_ptbxl, parse_sha256sums, sha256_file, verify_official_metadata,
+    MANIFEST_FILE, PHYSIONET_URL, ChecksumError, DownloadError, DownloadReport,
+    download_ptbxl,
 )
 
 NUM_RECORDS = 20
@@ -282,10 +284,10 @@ def test_parse_sha256sums_formats_and_errors():
     digest = "ab" * 32
     text = f"{digest}  a.csv\n\n# comment\n{digest.upper()} *records100/x.dat\n{digest}  ./RECORDS\n"
     assert parse_sha256sums(text) == {"a.csv": digest, "records100/x.dat": digest, "RECORDS": digest}
-    with pytest.raises(DownloadError, match="line 1"):
+    with pytest.raises(ChecksumListError, match="line 1"):
         parse_sha256sums("deadbeef  a.csv\n")
     for bad in ("../etc/passwd", "/etc/passwd", "records100/../../x"):
-        with pytest.raises(DownloadError, match="unsafe file path"):
+        with pytest.raises(ChecksumListError, match="unsafe file path"):
             parse_sha256sums(f"{digest}  {bad}\n")
 
 

@@ -6,25 +6,20 @@ ProtoECGNet, prototypes projected onto excerpt training ECGs, predictions, confi
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from matplotlib.colors import to_hex
 
-from protoecg_lib.models.checkpoints import save_checkpoint
 from protoecg_lib.cli import main
-from protoecg_lib.data import Split, load_ptbxl
+from protoecg_lib.data import load_ptbxl
 from protoecg_lib.evaluation.explain import explain_ecg, explain_run_ecg, save_explanation
 from protoecg_lib.evaluation.explanation import Explanation, prototype_kind
 from protoecg_lib.plotting.explanation import explanation_figure, prototype_figure
 from protoecg_lib.labels import BRANCHES, LABEL_SETS, LEADS
-from protoecg_lib.models import BranchConfig, ModelConfig, ProtoECGNet
-from protoecg_lib.runs import Run, RunLayout, save_prototype_sources, write_predictions
-from protoecg_lib.training.projection import project_prototypes
 
-from conftest import build_tiny_run, tiny_config
+from conftest import build_tiny_run
 
 torch.set_num_threads(1)
 

@@ -7,9 +7,10 @@ import torch
 
 from protoecg_lib.cooccurrence import class_weights, jaccard
 from protoecg_lib.training.losses import (
-    LossWeights, PrototypeLoss, clustering_loss, contrastive_loss, contrastive_masks, diversity_loss,
-    fusion_loss, l1_last_layer, separation_loss, sparsity_loss, weighted_bce,
+    clustering_loss, contrastive_loss, contrastive_masks, diversity_loss, fusion_loss, l1_last_layer,
+    separation_loss, sparsity_loss, weighted_bce,
 )
+from protoecg_lib.training.objective import LossWeights, PrototypeLoss
 
 torch.set_num_threads(1)
 

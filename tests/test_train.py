@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from protoecg_lib.data import Split, load_ptbxl
-from protoecg_lib.models import BranchConfig, ProtoBranch
+from protoecg_lib.data import load_ptbxl
 from protoecg_lib.training import TrainConfig, set_stage, train_branch
 
 from conftest import tiny_branch

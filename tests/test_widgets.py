@@ -4,12 +4,10 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from protoecg_lib.data import load_ptbxl
-from protoecg_lib.labels import BRANCHES
 from protoecg_lib.runs import PrototypeSource
 from protoecg_lib.widgets import (LIKERT, QUESTIONS, REVIEW_COLUMNS, ExplorerState, ReviewSession,
                                   explanation_explorer, figure_output, prototype_review, read_reviews,

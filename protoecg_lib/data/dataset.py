@@ -11,12 +11,10 @@ seconds and needs no second copy in memory.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,17 +23,18 @@ import pandas as pd
 
 from .. import settings
 from ..labels import check_statements_csv, label_set
+from ..files import sha256_file
+from .checksums import verify_root_metadata
 from .metadata import DEFAULT_FOLDS, DataError, FoldMapping, read_metadata, targets_from_codes
-from .preprocess import HIGHPASS_CUTOFF_HZ, HIGHPASS_ORDER, LeadStandardizer, highpass
-from .records import read_record, record_paths, resample
+from .preprocess import LeadStandardizer
+from .records import record_paths
+from .cache import CACHE_VERSION, cache_key, decode_into_cache
 
-__all__ = ["PTBXL", "Split", "load_ptbxl", "SPLITS", "FULL_NUM_RECORDS", "CACHE_VERSION"]
+__all__ = ["PTBXL", "Split", "load_ptbxl", "SPLITS", "FULL_NUM_RECORDS"]
 
 SPLITS = ("train", "val", "test")
 #: number of records in the full PTB-XL v1.0.3
 FULL_NUM_RECORDS = 21_799
-#: bump when the cache layout or the decoding changes, so old caches are not reused
-CACHE_VERSION = 1
 _SPLIT_ORDER = {"train": 0, "val": 1, "test": 2, "unused": 3}
 
 
@@ -177,85 +176,6 @@ def _detect_source(root: Path, records: pd.DataFrame, num_listed: int, num_skipp
     return "full" if num_listed == FULL_NUM_RECORDS and num_skipped == 0 else "subset"
 
 
-def _verify_checksums(root: Path, source: str) -> dict | None:
-    """Metadata checksums: against the official v1.0.3 values for a full root, else the root's own list."""
-    from .download import SUMS_FILE, parse_sha256sums, sha256_file, verify_official_metadata
-
-    if source == "full":
-        files = {k: v for k, v in verify_official_metadata(root).items() if v is not None}
-        reference = "official PTB-XL v1.0.3"
-    else:
-        sums = root / SUMS_FILE
-        if not sums.is_file():
-            return None
-        expected = parse_sha256sums(sums.read_text(), source=str(sums))
-        files = {name: sha256_file(root / name) == expected[name]
-                 for name in ("ptbxl_database.csv", "scp_statements.csv", "RECORDS")
-                 if name in expected and (root / name).is_file()}
-        reference = SUMS_FILE
-    return {"reference": reference, "files": files, "ok": all(files.values()) if files else None}
-
-
-def _cache_key(root: Path, csv_sha: str, ecg_ids: np.ndarray, fs_read: int, fs: int, hp: bool, filename_col: str) -> str:
-    desc = {
-        "version": CACHE_VERSION, "root": str(root.resolve()), "metadata_sha256": csv_sha,
-        "ecg_ids": hashlib.sha256(np.asarray(ecg_ids, np.int64).tobytes()).hexdigest(),
-        "read_rate": fs_read, "rate": fs, "files": filename_col,
-        "highpass": [HIGHPASS_ORDER, HIGHPASS_CUTOFF_HZ] if hp else None,
-    }
-    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:20]
-
-
-def _decode_one(args):
-    root, filename, fs_read, fs, hp = args
-    try:
-        sig = read_record(root, filename, expected_fs=fs_read)
-    except DataError as exc:
-        return None, str(exc)
-    sig = resample(sig, fs_read, fs)
-    if hp:
-        sig = highpass(sig, fs)
-    return sig, None
-
-
-def _decode_into_cache(root: Path, filenames: list[str], fs_read: int, fs: int, hp: bool, path: Path,
-                       num_workers: int, progress: bool) -> list[tuple[int, str]]:
-    """Decode records into ``path`` (a .npy memmap); return (row, error) for records that failed."""
-    from tqdm.auto import tqdm
-
-    num_samples = int(round(10 * fs))
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.part.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(filenames), 12, num_samples))
-    jobs = [(root, f, fs_read, fs, hp) for f in filenames]
-    errors: list[tuple[int, str]] = []
-    bar = tqdm(total=len(jobs), desc=f"decoding {root.name} @ {fs} Hz", unit="ecg", disable=not progress)
-    if num_workers > 1 and len(jobs) > 256:
-        with ProcessPoolExecutor(num_workers) as pool:
-            results = pool.map(_decode_one, jobs, chunksize=64)
-            for row, (sig, err) in enumerate(results):
-                _store(out, row, sig, err, errors)
-                bar.update()
-    else:
-        for row, job in enumerate(jobs):
-            sig, err = _decode_one(job)
-            _store(out, row, sig, err, errors)
-            bar.update()
-    bar.close()
-    out.flush()
-    del out
-    os.replace(tmp, path)
-    return errors
-
-
-def _store(out, row, sig, err, errors):
-    if err is not None:
-        errors.append((row, err))
-    elif sig.shape != out.shape[1:]:
-        errors.append((row, f"decoded shape {sig.shape} != expected {out.shape[1:]}"))
-    else:
-        out[row] = sig
-
-
 def load_ptbxl(
     root: str | Path | None = None,
     sampling_rate: int = 100,
@@ -345,10 +265,9 @@ def load_ptbxl(
     recs["_order"] = recs["split"].map(_SPLIT_ORDER)
     recs = recs.sort_values(["_order", "ecg_id"]).drop(columns="_order")
 
-    from .download import sha256_file
 
     csv_sha = sha256_file(root / "ptbxl_database.csv")
-    key = _cache_key(root, csv_sha, recs["ecg_id"].to_numpy(), sampling_rate, fs, highpass, filename_col)
+    key = cache_key(root, csv_sha, recs["ecg_id"].to_numpy(), sampling_rate, fs, highpass, filename_col)
     cache_root = Path(cache).expanduser() if cache is not None else settings.cache_dir("signals")
     folder = cache_root / key
     sig_path, index_path = folder / "signals.npy", folder / "index.json"
@@ -356,7 +275,7 @@ def load_ptbxl(
         folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         show = progress if progress is not None else len(recs) > 2000
-        errors = _decode_into_cache(root, recs[filename_col].tolist(), sampling_rate, fs, highpass, sig_path,
+        errors = decode_into_cache(root, recs[filename_col].tolist(), sampling_rate, fs, highpass, sig_path,
                                     max(1, num_workers), show)
         bad_rows = {row: err for row, err in errors}
         if bad_rows and on_bad_record == "raise":
@@ -388,7 +307,7 @@ def load_ptbxl(
                             ignore_index=True)
 
     source = _detect_source(root, meta, len(meta), int((~present).sum()))
-    checksums = _verify_checksums(root, source)
+    checksums = verify_root_metadata(root, source)
     if checksums and checksums["ok"] is False:
         bad_files = [f for f, ok in checksums["files"].items() if not ok]
         warnings.warn(f"{root}: {', '.join(bad_files)} do(es) not match the {checksums['reference']} checksums; "

@@ -24,7 +24,6 @@ names them), then the records, in ``ecg_id`` order, on a small thread pool.
 from __future__ import annotations
 
 import csv
-import hashlib
 import http.client
 import json
 import os
@@ -38,24 +37,16 @@ import urllib.request
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-__all__ = [
-    "PHYSIONET_URL", "OFFICIAL_V103_SHA256", "DownloadError", "ChecksumError", "DownloadReport",
-    "download_ptbxl", "verify_official_metadata", "parse_sha256sums", "sha256_file",
-]
+from ..files import sha256_file
+from .checksums import SUMS_FILE, parse_sha256sums, safe_relpath, verify_official_metadata
+
+__all__ = ["PHYSIONET_URL", "DownloadError", "ChecksumError", "DownloadReport", "download_ptbxl"]
 
 #: PhysioNet's URL of PTB-XL v1.0.3 (the folder that holds ``ptbxl_database.csv``).
 PHYSIONET_URL = "https://physionet.org/files/ptb-xl/1.0.3/"
 
-#: SHA-256 of the metadata files of the full, official v1.0.3 release.
-OFFICIAL_V103_SHA256 = {
-    "ptbxl_database.csv": "7600de9c1b27d181d850b3c6038a35d7c3ddb6bb33b702e3a20252a6859d216b",
-    "scp_statements.csv": "ad05b0b1fcae83bb1230755ad9cfc7c96f303feddc08a4a9ad5bdc9ca63bac8f",
-    "RECORDS": "56d37274b0b02339e9c30bff8c9a9f2a6fb3cb2bb7bcd5d7c55355451d53896a",
-}
-
-SUMS_FILE = "SHA256SUMS.txt"
 MANIFEST_FILE = "protoecg_download.json"
 _REQUIRED_METADATA = ("ptbxl_database.csv", "scp_statements.csv")
 _OPTIONAL_METADATA = ("RECORDS", "LICENSE.txt", "ptbxl_v102_changelog.txt", "ptbxl_v103_changelog.txt")
@@ -132,65 +123,8 @@ class DownloadReport:
         return "\n".join(lines)
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    """SHA-256 of a file as 64 lower-case hex digits."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
-def verify_official_metadata(root: str | os.PathLike) -> dict[str, bool | None]:
-    """Whether the metadata files under ``root`` are those of the official v1.0.3 release.
-
-    Returns ``{name: True | False | None}`` for the names of :data:`OFFICIAL_V103_SHA256`
-    (``None`` when the file is absent). The data loader uses it to tell a full v1.0.3 download
-    from an excerpt or another version.
-    """
-    root = Path(root)
-    return {name: (sha256_file(root / name) == digest) if (root / name).is_file() else None
-            for name, digest in OFFICIAL_V103_SHA256.items()}
-
-
-def _safe_relpath(rel: str, source: str) -> str:
-    """``rel`` as a POSIX path inside the root; refuse absolute paths and ``..``."""
-    path = PurePosixPath(rel)
-    if not rel or "\\" in rel or path.is_absolute() or ".." in path.parts:
-        raise DownloadError(f"unsafe file path {rel!r} in {source}: paths must stay inside the "
-                            "download root; the server's file list is not PTB-XL's")
-    return str(path)
-
-
-def parse_sha256sums(text: str, source: str = SUMS_FILE) -> dict[str, str]:
-    """Parse a checksum list in PhysioNet's (``sha256sum``) format.
-
-    Parameters
-    ----------
-    text : str
-        Lines ``<64 hex digits>  <relative path>``; a ``*`` before the path (binary mode) and a
-        leading ``./`` are accepted, blank lines and ``#`` comments ignored.
-    source : str
-        Name used in error messages.
-
-    Returns
-    -------
-    dict[str, str]
-        Relative POSIX path -> lower-case hex digest.
-    """
-    sums: dict[str, str] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split(None, 1)
-        if len(parts) != 2 or not re.fullmatch(r"[0-9a-fA-F]{64}", parts[0]):
-            raise DownloadError(f"{source}, line {lineno}: expected '<sha256>  <relative path>', got "
-                                f"{line!r}; delete {source} and run the download again")
-        rel = parts[1].strip().lstrip("*")
-        rel = rel[2:] if rel.startswith("./") else rel
-        sums[_safe_relpath(rel, source)] = parts[0].lower()
-    return sums
 
 
 def _check_args(sampling_rate, subset, base_url, retries, backoff, timeout, workers) -> None:
@@ -332,7 +266,7 @@ def _record_files(database_csv: Path, sampling_rate: int, subset: int | str) -> 
         warnings.warn(f"subset={subset} but {database_csv.name} lists {len(rows)} records; "
                       "downloading all of them", UserWarning, stacklevel=3)
     chosen = rows if subset == "full" else rows[:subset]
-    files = [_safe_relpath(f"{name}{ext}", database_csv.name) for _, name in chosen for ext in (".hea", ".dat")]
+    files = [safe_relpath(f"{name}{ext}", database_csv.name) for _, name in chosen for ext in (".hea", ".dat")]
     return files, len(chosen)
 
 

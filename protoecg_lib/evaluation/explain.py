@@ -29,7 +29,6 @@ import torch
 
 from ..labels import BRANCHES, branch_of
 from .explanation import Explanation, LabelExplanation, PrototypeEvidence, prototype_kind
-from ..plotting.explanation import explanation_figure
 from ..runs.records import PrototypeSource
 
 __all__ = ["explain_ecg", "explain_run_ecg", "check_sources", "save_explanation"]
@@ -289,6 +288,8 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, *, dpi: int 
     list of Path
         The JSON first, then the PNGs.
     """
+    from ..plotting.explanation import explanation_figure
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"ecg{explanation.ecg_id}" if explanation.ecg_id is not None else "ecg"

@@ -15,17 +15,19 @@ Figures on import, see :func:`enable_notebook_display`).
 How tests find panels and highlight bands on an ECG page: :mod:`protoecg_lib.plotting.ecg_grid`.
 """
 from .ecg import plot_ecg, plot_ecg_pair
-from .figures import (plot_auroc_bars, plot_cooccurrence, plot_frequency_response, plot_label_frequencies,
-                      plot_training_curves, read_metrics)
+from .data import plot_cooccurrence, plot_frequency_response, plot_label_frequencies
+from .evaluation import plot_auroc_bars
+from .training import plot_training_curves, read_metrics
 from .ecg_grid import LAYOUT, Highlight, check_signals
-from .prototypes import plot_latent_2d, plot_prototype_gallery, plot_similarity_hist, prototype_window_s, relevant_lead
+from .prototypes import (lead_with_most_energy, plot_latent_2d, plot_prototype_gallery, plot_similarity_hist,
+                         prototype_window_s, relevant_lead)
 from .strips import plot_lead_strip, plot_segment
 from .style import EcgPaper, HouseStyle, enable_notebook_display, house_style, new_figure
 
 __all__ = [
     "plot_ecg", "plot_ecg_pair", "plot_lead_strip", "plot_segment", "Highlight", "LAYOUT", "EcgPaper",
     "check_signals", "plot_prototype_gallery", "plot_similarity_hist", "plot_latent_2d", "prototype_window_s",
-    "relevant_lead", "plot_cooccurrence", "plot_frequency_response", "plot_training_curves", "read_metrics",
+    "relevant_lead", "lead_with_most_energy", "plot_cooccurrence", "plot_frequency_response", "plot_training_curves", "read_metrics",
     "plot_auroc_bars", "plot_label_frequencies", "HouseStyle", "house_style", "new_figure", "enable_notebook_display",
 ]
 

@@ -1,14 +1,17 @@
-"""Figure of a run's evaluation: macro and weighted AUROC with intervals per model (chapter 9)."""
+"""Evaluation figures: per-label AUROC bars with bootstrap intervals (spec §8.1), and macro and
+weighted AUROC with intervals per model (chapter 9)."""
 from __future__ import annotations
 
 import math
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from .style import house_style, new_figure
 from ..evaluation.evaluate import MODEL_TITLES, models_frame
+from .data import tick_fontsize
 
-__all__ = ["plot_model_aurocs"]
+__all__ = ["plot_auroc_bars", "plot_model_aurocs"]
 
 
 def plot_model_aurocs(result: dict, *, title: str | None = None) -> Figure:
@@ -64,4 +67,93 @@ def plot_model_aurocs(result: dict, *, title: str | None = None) -> Figure:
         if title:
             fig.suptitle(title, x=0.01, ha="left")
         fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_size_inches()[1]))
+    return fig
+
+
+def _auroc_table(table, name: str) -> pd.DataFrame:
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"{name} must be a DataFrame with columns label, auroc, lo, hi, support; got {type(table).__name__}")
+    missing = [c for c in ("label", "auroc") if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name} lacks columns {missing}; it needs label, auroc (and lo, hi, support); "
+                         f"it has {list(table.columns)}")
+    return table.reset_index(drop=True)
+
+
+def plot_auroc_bars(table: pd.DataFrame, second: pd.DataFrame | None = None, *,
+                    names: tuple[str, str] = ("ProtoECGNet", "baseline"), sort: bool = True,
+                    title: str | None = None, figsize: tuple[float, float] | None = None) -> Figure:
+    """Per-label AUROC as horizontal bars with confidence intervals and support (spec §8.1).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``label``, ``auroc`` and, when available, ``lo``, ``hi`` (CI bounds) and ``support``
+        (positives in the test set). A NaN AUROC (label without positives) is marked "n/a".
+    second : DataFrame, optional
+        A second model in the same format (e.g. a black-box baseline), drawn beside the first.
+    names : (str, str)
+        Legend names of the two models.
+    sort : bool
+        Sort labels by the first model's AUROC, best on top; table order otherwise.
+
+    Returns
+    -------
+    Figure
+        One Axes; bars have gid ``"auroc-bar"`` (first model) and ``"auroc-bar-second"``.
+    """
+    t = _auroc_table(table, "table")
+    if sort:
+        t = t.sort_values("auroc", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+    labels = [str(v) for v in t["label"]]
+    models = [(t, names[0], "auroc-bar")]
+    if second is not None:
+        s2 = _auroc_table(second, "second")
+        s2.index = s2["label"].astype(str)
+        models.append((s2.reindex(labels).reset_index(drop=True), names[1], "auroc-bar-second"))
+    n = len(labels)
+    height = 0.8 / len(models)
+    lo_all = np.concatenate([m[0].get("lo", m[0]["auroc"]).to_numpy(float) for m in models])
+    x_min = min(0.5, math.floor((np.nanmin(lo_all) if np.isfinite(lo_all).any() else 0.5) * 20) / 20 - 0.05)
+    with house_style() as style:
+        fig = new_figure(figsize or (6.5, 0.2 * n * len(models) ** 0.5 + 1.3), style)
+        ax = fig.add_subplot()
+        y = np.arange(n)
+        end = np.full(n, x_min + 0.03)  # right end of each label's bars and CIs, for the support text
+        for k, (m, name, gid) in enumerate(models):
+            color = style.palette[k]
+            pos = y - 0.4 + height * (k + 0.5)
+            auc = m["auroc"].to_numpy(float)
+            macro = float(np.mean(auc[np.isfinite(auc)])) if np.isfinite(auc).any() else math.nan
+            bars = ax.barh(pos, np.nan_to_num(auc - x_min, nan=0.0), left=x_min, height=height * 0.92, color=color,
+                           label=f"{name} (macro {macro:.3f})", gid=gid)
+            for bar in bars:
+                bar.set_gid(gid)
+            end = np.fmax(end, auc)
+            if "lo" in m and "hi" in m:
+                lo, hi = m["lo"].to_numpy(float), m["hi"].to_numpy(float)
+                err = np.clip(np.vstack([auc - lo, hi - auc]), 0, None)
+                ok = np.isfinite(err).all(axis=0) & np.isfinite(auc)
+                ax.errorbar(auc[ok], pos[ok], xerr=err[:, ok], fmt="none", ecolor="0.2", elinewidth=0.7, capsize=1.5,
+                            gid=f"{gid}-ci")
+                end = np.where(ok, np.fmax(end, hi), end)
+            if math.isfinite(macro):
+                ax.axvline(macro, color=color, ls="--", lw=0.8, gid=f"{gid}-macro")
+            for i in np.flatnonzero(~np.isfinite(auc)):
+                ax.text(x_min + 0.004, pos[i], "n/a", va="center", fontsize=tick_fontsize(n) - 1, color="0.3",
+                        gid="no-auroc")
+        if "support" in t:  # the first model's test support, written once per label after its bars
+            support = t["support"].to_numpy(float)
+            for i in np.flatnonzero(np.isfinite(support)):
+                ax.text(end[i] + 0.004, y[i], f"n={int(support[i])}", va="center", fontsize=tick_fontsize(n) - 1,
+                        color="0.3", gid="support")
+        ax.axvline(0.5, color="0.5", lw=0.8)
+        ax.set_yticks(y, labels, fontsize=tick_fontsize(n))
+        ax.set_ylim(n - 0.5, -0.5)
+        ax.set_xlim(x_min, 1.06)
+        ax.set_xlabel("AUROC (95% CI)")
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, borderaxespad=0.2)
+        if title:  # above the legend, so that the two never overlap
+            fig.suptitle(title, x=0.01, ha="left")
+        fig.tight_layout()
     return fig

@@ -18,7 +18,7 @@ from .ecg_grid import Highlight, _canonical_lead, _draw_strip, _lead_rows, _mv_l
 from .style import EcgPaper, house_style, new_figure
 
 __all__ = ["plot_prototype_gallery", "plot_similarity_hist", "plot_latent_2d", "prototype_window_s",
-           "relevant_lead"]
+           "relevant_lead", "lead_with_most_energy"]
 
 def prototype_window_s(record, fs: float, duration_s: float) -> tuple[float, float]:
     """The prototype window of one :class:`~protoecg_lib.runs.records.PrototypeSource` in seconds,
@@ -36,15 +36,24 @@ def prototype_window_s(record, fs: float, duration_s: float) -> tuple[float, flo
 
 def relevant_lead(record, signals: np.ndarray, fs: float, leads: Sequence[str] = LEADS) -> str:
     """The lead a gallery panel shows: II for rhythm/global prototypes; for morphology prototypes
-    the lead with the largest signal energy (sum of squares) inside the window.
+    :func:`lead_with_most_energy` inside the prototype's window.
 
     ``signals`` has shape (12, T) in mV.
     """
     if record.branch != "morphology":
         return "II"
     a, b = prototype_window_s(record, fs, signals.shape[1] / fs)
-    i0, i1 = int(round(a * fs)), max(int(round(b * fs)), int(round(a * fs)) + 1)
-    energy = np.square(signals[:, i0:i1]).sum(axis=1)  # (12,)
+    return lead_with_most_energy(signals, fs, a, b, leads)
+
+
+def lead_with_most_energy(signals: np.ndarray, fs: float, start_s: float, end_s: float,
+                          leads: Sequence[str] = LEADS) -> str:
+    """The lead with the largest signal energy (sum of squares) between ``start_s`` and ``end_s``.
+
+    ``signals`` has shape (12, T) in mV; ties go to the first lead in ``leads`` order.
+    """
+    i0, i1 = int(round(start_s * fs)), max(int(round(end_s * fs)), int(round(start_s * fs)) + 1)
+    energy = np.square(np.asarray(signals)[:, i0:i1]).sum(axis=1)  # (12,)
     return _canonical_lead(leads[int(np.argmax(energy))])
 
 

@@ -105,7 +105,7 @@ def plot_segment(signals, fs: float, start_s: float, end_s: float, title: str | 
         raise ValueError(f"segment {start_s:g}-{end_s:g} s holds fewer than 2 samples at {fs:g} Hz; widen it")
     seg = x[:, i0:i1]  # (12, S)
     t = np.arange(i0, i1) / fs - start_s  # (S,) time within the window
-    major_s, major_mv = 5 * paper.minor_s, 5 * paper.minor_mv
+    major_s = 5 * paper.minor_s
     slot = math.ceil((end_s - start_s) / major_s - 1e-9) * major_s + major_s  # panel + one major square gap
     top, baselines = 0.0, []
     for names in LAYOUT:

@@ -15,7 +15,7 @@ from .cache import cached_run
 from .config import STAGES, TrainConfig, train_presets
 from .heads import branch_features, fusion_criterion, predict_logits, train_head
 from .loop import StageResult, fit_epochs
-from .losses import LossWeights, PrototypeLoss
+from .objective import LossWeights, PrototypeLoss
 from .pipeline import (PipelineConfig, Stage, StageContext, format_summary_table, open_context, optional_stages,
                        pipeline_config, pipeline_stages, run_pipeline, run_stages)
 from .projection import project_prototypes, source_similarities

@@ -34,7 +34,7 @@ from ..models import ProtoBranch
 from .config import TrainConfig
 from .heads import branch_features, train_head
 from .loop import StageResult, autocast, fit_epochs, validation_record
-from .losses import PrototypeLoss
+from .objective import PrototypeLoss
 
 __all__ = ["set_stage", "train_branch"]
 

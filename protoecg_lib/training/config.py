@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from .losses import LossWeights
+from .objective import LossWeights
 
 __all__ = ["STAGES", "TrainConfig", "train_presets"]
 

@@ -17,17 +17,12 @@ and of the ``classifier`` stage ``L_cls + λ_l1 L_l1`` (masked), of the fusion s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-__all__ = [
-    "weighted_bce", "clustering_loss", "separation_loss", "sparsity_loss",
-    "prototype_cosines", "diversity_loss", "contrastive_masks", "contrastive_loss",
-    "l1_last_layer", "fusion_loss", "LossWeights", "PrototypeLoss", "VARIANTS",
-]
+__all__ = ["weighted_bce", "clustering_loss", "separation_loss", "sparsity_loss", "prototype_cosines", "diversity_loss", "contrastive_masks", "contrastive_loss", "l1_last_layer", "fusion_loss", "VARIANTS"]
 
 #: Accepted clustering/separation variants (spec §9.1 A3).
 VARIANTS = ("code", "protopnet")
@@ -38,17 +33,17 @@ _NORM_EPS = 1e-12   # spec §2.1: norms clamped below at 1e-12
 
 
 # --------------------------------------------------------------------------- checks
-def _check_2d(x: Tensor, name: str) -> None:
+def check_2d(x: Tensor, name: str) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
     if x.dim() != 2:
         raise ValueError(f"{name} must be 2-D; got shape {tuple(x.shape)}")
 
 
-def _check_batch(similarity: Tensor, targets: Tensor, class_identity: Tensor) -> None:
-    _check_2d(similarity, "similarity (B, P)")
-    _check_2d(targets, "targets (B, C)")
-    _check_2d(class_identity, "class_identity (P, C)")
+def check_batch(similarity: Tensor, targets: Tensor, class_identity: Tensor) -> None:
+    check_2d(similarity, "similarity (B, P)")
+    check_2d(targets, "targets (B, C)")
+    check_2d(class_identity, "class_identity (P, C)")
     if similarity.shape[0] != targets.shape[0]:
         raise ValueError(f"similarity has {similarity.shape[0]} rows but targets has {targets.shape[0]}; "
                          "both must be (B, ...) for the same batch")
@@ -57,7 +52,7 @@ def _check_batch(similarity: Tensor, targets: Tensor, class_identity: Tensor) ->
                          f"({similarity.shape[1]}, {targets.shape[1]}) from similarity (B, P) and targets (B, C)")
 
 
-def _check_variant(variant: str) -> None:
+def check_variant(variant: str) -> None:
     if variant not in VARIANTS:
         raise ValueError(f"unknown clustering/separation variant {variant!r}; choose one of {VARIANTS}")
 
@@ -81,7 +76,7 @@ def weighted_bce(logits: Tensor, targets: Tensor, pos_weight: Tensor) -> Tensor:
     -------
     Tensor, scalar
     """
-    _check_2d(logits, "logits (B, C)")
+    check_2d(logits, "logits (B, C)")
     if targets.shape != logits.shape:
         raise ValueError(f"targets shape {tuple(targets.shape)} differs from logits shape {tuple(logits.shape)}")
     if pos_weight.shape != (logits.shape[1],):
@@ -126,8 +121,8 @@ def clustering_loss(similarity: Tensor, targets: Tensor, class_identity: Tensor,
     -------
     Tensor, scalar
     """
-    _check_variant(variant)
-    _check_batch(similarity, targets, class_identity)
+    check_variant(variant)
+    check_batch(similarity, targets, class_identity)
     y = targets.to(similarity.dtype)
     a = class_identity.to(similarity.dtype)
     if variant == "code":
@@ -157,8 +152,8 @@ def separation_loss(similarity: Tensor, targets: Tensor, class_identity: Tensor,
     -------
     Tensor, scalar
     """
-    _check_variant(variant)
-    _check_batch(similarity, targets, class_identity)
+    check_variant(variant)
+    check_batch(similarity, targets, class_identity)
     y = targets.to(similarity.dtype)
     a = class_identity.to(similarity.dtype)
     if variant == "code":
@@ -180,7 +175,7 @@ def sparsity_loss(similarity: Tensor) -> Tensor:
     -------
     Tensor, scalar
     """
-    _check_2d(similarity, "similarity (B, P)")
+    check_2d(similarity, "similarity (B, P)")
     return similarity.clamp(min=0).sum(dim=1).mean()
 
 
@@ -205,7 +200,7 @@ def prototype_cosines(prototypes: Tensor) -> Tensor:
     return unit @ unit.T                                                       # (P, P)
 
 
-def _diversity_from_cosines(cosines: Tensor) -> Tensor:
+def diversity_from_cosines(cosines: Tensor) -> Tensor:
     p = cosines.shape[0]
     eye = torch.eye(p, dtype=cosines.dtype, device=cosines.device)             # (P, P)
     return (cosines - eye).pow(2).sum() / p ** 2
@@ -225,7 +220,7 @@ def diversity_loss(prototypes: Tensor) -> Tensor:
     -------
     Tensor, scalar
     """
-    return _diversity_from_cosines(prototype_cosines(prototypes))
+    return diversity_from_cosines(prototype_cosines(prototypes))
 
 
 def contrastive_masks(class_identity: Tensor, cooccurrence: Tensor) -> tuple[Tensor, Tensor]:
@@ -244,8 +239,8 @@ def contrastive_masks(class_identity: Tensor, cooccurrence: Tensor) -> tuple[Ten
     (Tensor, Tensor), each shape (P, P)
         ``M̃⁺`` and ``M̃⁻``; each sums to 1 (or to 0 when its mask is empty).
     """
-    _check_2d(class_identity, "class_identity (P, C)")
-    _check_2d(cooccurrence, "cooccurrence (C, C)")
+    check_2d(class_identity, "class_identity (P, C)")
+    check_2d(cooccurrence, "cooccurrence (C, C)")
     c = class_identity.shape[1]
     if cooccurrence.shape != (c, c):
         raise ValueError(f"cooccurrence has shape {tuple(cooccurrence.shape)}; expected (C, C) = ({c}, {c}) "
@@ -256,7 +251,7 @@ def contrastive_masks(class_identity: Tensor, cooccurrence: Tensor) -> tuple[Ten
     return pos / (pos.sum() + _MASK_EPS), neg / (neg.sum() + _MASK_EPS)
 
 
-def _contrastive_from_cosines(cosines: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
+def contrastive_from_cosines(cosines: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
     s = cosines.clamp(-1.0 + _CLAMP, 1.0 - _CLAMP)                             # (P, P)
     pos, neg = pos.to(s.dtype), neg.to(s.dtype)
     return -((s * pos).sum() - (s * neg).sum()) / math.sqrt(s.shape[0])
@@ -291,7 +286,7 @@ def contrastive_loss(prototypes: Tensor, class_identity: Tensor, cooccurrence: T
         raise ValueError(f"class_identity has {class_identity.shape[0]} rows but there are "
                          f"{cosines.shape[0]} prototypes; expected (P, C)")
     pos, neg = contrastive_masks(class_identity.to(cosines), cooccurrence.to(cosines))
-    return _contrastive_from_cosines(cosines, pos, neg)
+    return contrastive_from_cosines(cosines, pos, neg)
 
 
 # --------------------------------------------------------------------------- §3.7
@@ -312,10 +307,10 @@ def l1_last_layer(weight: Tensor, class_identity: Tensor | None = None) -> Tenso
     -------
     Tensor, scalar
     """
-    _check_2d(weight, "weight (C, P)")
+    check_2d(weight, "weight (C, P)")
     if class_identity is None:
         return weight.abs().sum()
-    _check_2d(class_identity, "class_identity (P, C)")
+    check_2d(class_identity, "class_identity (P, C)")
     if class_identity.shape != (weight.shape[1], weight.shape[0]):
         raise ValueError(f"class_identity has shape {tuple(class_identity.shape)}; expected (P, C) = "
                          f"({weight.shape[1]}, {weight.shape[0]}) from weight (C, P)")
@@ -352,145 +347,5 @@ def fusion_loss(logits: Tensor, targets: Tensor, pos_weight: Tensor, weight: Ten
 
 
 # --------------------------------------------------------------------------- combined
-@dataclass
-class LossWeights:
-    """Coefficients of the loss terms (spec §3 defaults; §9.1 A3 for ``variant``).
-
-    Attributes
-    ----------
-    clst, sep, spars, div, cnrst : float
-        λ of clustering, separation, sparsity, diversity and contrastive terms.
-    l1 : float
-        λ of the last-layer L1 (classifier and fusion stages only).
-    use_contrastive : bool
-        Ablation switch for the contrastive term (off: the term is neither computed nor added).
-    variant : {"code", "protopnet"}
-        Clustering/separation semantics.
-    """
-
-    clst: float = 0.004
-    sep: float = 0.0004
-    spars: float = 0.0
-    div: float = 250.0
-    cnrst: float = 300.0
-    l1: float = 1e-4
-    use_contrastive: bool = True
-    variant: str = "code"
-
-    def __post_init__(self) -> None:
-        _check_variant(self.variant)
-        for name in ("clst", "sep", "spars", "div", "cnrst", "l1"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"LossWeights.{name} = {value!r}; coefficients must be finite and >= 0")
 
 
-def _as_float_tensor(x, name: str) -> Tensor:
-    t = torch.as_tensor(x, dtype=torch.float32).detach().clone()
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} contains NaN or inf; compute it with protoecg_lib.cooccurrence "
-                         "(which gives 0, not inf, for labels without training positives)")
-    return t
-
-
-class PrototypeLoss(nn.Module):
-    """The combined loss of one branch (spec §3).
-
-    Parameters
-    ----------
-    pos_weight : array or Tensor, shape (C,)
-        Class weights of the branch label set (training split).
-    class_identity : array or Tensor, shape (P, C)
-        Prototype-to-class matrix ``A``.
-    cooccurrence : array or Tensor, shape (C, C)
-        Jaccard matrix of the training targets.
-    weights : LossWeights, optional
-        Coefficients; the paper's defaults when omitted.
-
-    All three arrays are registered as buffers (they follow ``.to(device)`` and are saved with the
-    module's state dict), as are the normalised contrastive masks (not saved, recomputed).
-    """
-
-    def __init__(self, pos_weight, class_identity, cooccurrence, weights: LossWeights | None = None) -> None:
-        super().__init__()
-        pos_weight = _as_float_tensor(pos_weight, "pos_weight")
-        class_identity = _as_float_tensor(class_identity, "class_identity")
-        cooccurrence = _as_float_tensor(cooccurrence, "cooccurrence")
-        if class_identity.dim() != 2:
-            raise ValueError(f"class_identity must be (P, C); got shape {tuple(class_identity.shape)}")
-        num_classes = class_identity.shape[1]
-        if pos_weight.shape != (num_classes,):
-            raise ValueError(f"pos_weight has shape {tuple(pos_weight.shape)}; expected (C,) = ({num_classes},)")
-        if (pos_weight < 0).any():
-            raise ValueError("pos_weight has negative entries; class weights must be >= 0")
-        if not torch.isin(class_identity, torch.tensor([0.0, 1.0])).all():
-            raise ValueError("class_identity must be 0/1 (A_jc = 1 iff prototype j belongs to class c)")
-        self.weights = weights if weights is not None else LossWeights()
-        self.register_buffer("pos_weight", pos_weight)
-        self.register_buffer("class_identity", class_identity)
-        self.register_buffer("cooccurrence", cooccurrence)
-        pos, neg = contrastive_masks(class_identity, cooccurrence)             # (P, P) each
-        self.register_buffer("mask_pos", pos, persistent=False)
-        self.register_buffer("mask_neg", neg, persistent=False)
-
-    @property
-    def num_prototypes(self) -> int:
-        return self.class_identity.shape[0]
-
-    def forward(self, logits: Tensor, similarity: Tensor, prototypes: Tensor,
-                targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Loss of the ``prototypes`` and ``joint`` stages.
-
-        Parameters
-        ----------
-        logits : Tensor, shape (B, C)
-        similarity : Tensor, shape (B, P)
-            Pooled over windows for 2D branches.
-        prototypes : Tensor, shape (P, D) or (P, D, 1, T)
-        targets : Tensor, shape (B, C)
-
-        Returns
-        -------
-        total : Tensor, scalar
-            ``L_cls + Σ λ_k L_k`` (contrastive only when ``use_contrastive``).
-        terms : dict
-            Detached, **unweighted** values of ``"cls", "clst", "sep", "spars", "div", "cnrst"``
-            (``cnrst`` is 0 when the contrastive term is off).
-        """
-        w = self.weights
-        if prototypes.shape[0] != self.num_prototypes:
-            raise ValueError(f"got {prototypes.shape[0]} prototypes but class_identity has {self.num_prototypes} rows")
-        cls = weighted_bce(logits, targets, self.pos_weight)
-        clst = clustering_loss(similarity, targets, self.class_identity, w.variant)
-        sep = separation_loss(similarity, targets, self.class_identity, w.variant)
-        spars = sparsity_loss(similarity)
-        cosines = prototype_cosines(prototypes)                                # (P, P) shared by div and cnrst
-        div = _diversity_from_cosines(cosines)
-        total = cls + w.clst * clst + w.sep * sep + w.spars * spars + w.div * div
-        if w.use_contrastive:
-            cnrst = _contrastive_from_cosines(cosines, self.mask_pos, self.mask_neg)
-            total = total + w.cnrst * cnrst
-        else:
-            cnrst = cosines.new_zeros(())
-        terms = {"cls": cls, "clst": clst, "sep": sep, "spars": spars, "div": div, "cnrst": cnrst}
-        return total, {k: v.detach() for k, v in terms.items()}
-
-    def classifier_loss(self, logits: Tensor, targets: Tensor,
-                        last_layer_weight: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Loss of the ``classifier`` stage: ``L_cls + λ_l1 Σ |W_cj| (1 - A_jc)`` (spec §3.7).
-
-        Parameters
-        ----------
-        logits : Tensor, shape (B, C)
-        targets : Tensor, shape (B, C)
-        last_layer_weight : Tensor, shape (C, P)
-
-        Returns
-        -------
-        total : Tensor, scalar
-        terms : dict
-            Detached unweighted ``{"cls", "l1"}``.
-        """
-        cls = weighted_bce(logits, targets, self.pos_weight)
-        reg = l1_last_layer(last_layer_weight, self.class_identity)
-        return cls + self.weights.l1 * reg, {"cls": cls.detach(), "l1": reg.detach()}

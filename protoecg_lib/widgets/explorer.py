@@ -106,7 +106,7 @@ class ExplorerState:
                  f"{ev.similarity:.2f} (source ECG {ev.source_ecg_id})", k) for k, ev in enumerate(entry.prototypes)]
 
     def figure(self, ecg_id: int, label: str, rank: int = 0):
-        from ..evaluation.explain import explanation_figure
+        from ..plotting.explanation import explanation_figure
 
         return explanation_figure(self.explain(ecg_id), rank, label, width=9.0)
 
