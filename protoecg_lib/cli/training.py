@@ -22,9 +22,9 @@ def cmd_train(args) -> int:
 
     if args.stage != "fusion" and args.branch is None:
         raise UsageError(f"--branch is required for --stage {args.stage} (rhythm, morphology or global)")
-    config = _config(args, stage=args.stage)
+    config = _config(args, stage=args.stage, base=_recorded_config(args))
     ctx = open_context(args.root, out=args.out, config=config, device=args.device, resume=not args.restart,
-                       progress=args.progress, init=args.init)
+                       progress=args.progress, init=args.init, update_config=True)
     name = "fusion" if args.stage == "fusion" else f"{args.branch}/{args.stage}"
     stages = pipeline_stages(config, ctx.layout) + optional_stages(config, ctx.layout)
     run_stages(ctx, stages, only={name})
@@ -36,10 +36,27 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _config(args, stage: str | None = None):
+def _recorded_config(args):
+    """The configuration an existing run directory records (``protoecg train`` continues it), or None."""
+    import json
+    from pathlib import Path
+
+    from ..training.pipeline import PipelineConfig
+
+    path = Path(args.out) / "config.json"
+    if args.restart or not path.is_file():
+        return None
+    recorded = PipelineConfig.from_dict(json.loads(path.read_text())["pipeline"])
+    if recorded.preset != args.preset or recorded.seed != args.seed:
+        raise UsageError(f"{args.out} holds a {recorded.preset} run with seed {recorded.seed}; pass --preset "
+                         f"{recorded.preset} --seed {recorded.seed}, another --out, or --restart")
+    return recorded
+
+
+def _config(args, stage: str | None = None, base=None):
     from ..training.pipeline import pipeline_config
 
-    config = pipeline_config(args.preset, baseline=not getattr(args, "no_baseline", False), seed=args.seed)
+    config = base or pipeline_config(args.preset, baseline=not getattr(args, "no_baseline", False), seed=args.seed)
     if args.epochs is not None:
         stages = (stage,) if stage is not None else ("joint", "feature_extractor", "prototypes")
         for s in stages:

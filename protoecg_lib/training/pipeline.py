@@ -370,15 +370,16 @@ def optional_stages(config: PipelineConfig, layout: RunLayout) -> list[Stage]:
 
 
 # --------------------------------------------------------------------------- running them
-def _start_run(ctx: StageContext) -> None:
-    """Write ``config.json``, or check that an existing one describes the same run."""
+def _start_run(ctx: StageContext, update: bool = False) -> None:
+    """Write ``config.json``, or check that an existing one describes the same run (``update``: record
+    this command's settings, as ``protoecg train`` does for the stage it runs)."""
     ds = ctx.data
     meta = {"pipeline": ctx.config.to_dict(), "data": {"root": str(ds.root), "source": ds.source, "fs": ds.fs,
                                                         "records": len(ds), "options": ds.options},
             "versions": {"protoecg": __version__, "torch": torch.__version__, "python": platform.python_version()},
             "device": ctx.device}
     path = ctx.layout.config
-    if path.is_file() and ctx.resume:
+    if path.is_file() and ctx.resume and not update:
         old = json.loads(path.read_text())
         if old.get("pipeline") != json.loads(json.dumps(meta["pipeline"], default=float)) or \
                 old.get("data", {}).get("root") != meta["data"]["root"]:
@@ -388,7 +389,7 @@ def _start_run(ctx: StageContext) -> None:
 
 
 def open_context(root=None, preset="fast", out=None, *, config=None, data=None, device=None, resume=True,
-                 verbose=True, progress=False, init=None) -> StageContext:
+                 verbose=True, progress=False, init=None, update_config=False) -> StageContext:
     """Load the data and settings the stages need and write (or check) the run's ``config.json``."""
     if out is None:
         raise ValueError("a run needs an output folder (out=...)")
@@ -396,7 +397,7 @@ def open_context(root=None, preset="fast", out=None, *, config=None, data=None, 
     ds = data if data is not None else load_ptbxl(root)
     ctx = StageContext(ds, config, RunLayout(out), device or pick_device(), resume=resume, verbose=verbose,
                        progress=progress, init=None if init is None else Path(init))
-    _start_run(ctx)
+    _start_run(ctx, update=update_config)
     return ctx
 
 

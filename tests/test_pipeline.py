@@ -1,0 +1,117 @@
+"""The pipeline as declared stages, resume, and the `protoecg pipeline`/`train` commands on a tiny
+synthetic root (40 records, a tiny model, one or two epochs: seconds)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from protoecg_lib.cli import main
+from protoecg_lib.data import load_ptbxl
+from protoecg_lib.evaluation.evaluate import evaluate_run
+from protoecg_lib.labels import BRANCHES
+from protoecg_lib.runs import Run, RunLayout
+from protoecg_lib.synthetic import synthetic_root
+from protoecg_lib.training import (TrainConfig, open_context, optional_stages, pipeline_config, pipeline_stages,
+                                   run_pipeline, run_stages)
+
+from conftest import tiny_config
+
+torch.set_num_threads(1)
+
+
+def tiny_pipeline_config(seed: int = 3):
+    config = pipeline_config("fast", seed=seed)
+    config.model = tiny_config()
+    short = TrainConfig(num_epochs=2, lr=1e-2, patience=2, batch_size=16, seed=seed)
+    config.train = {s: short.replace() for s in config.train}
+    config.baseline.base_width = 4
+    config.n_boot = 10
+    return config
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    return load_ptbxl(synthetic_root("tiny"))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pipeline") / "run"
+    return run_pipeline(data=tiny_data, out=out, config=tiny_pipeline_config(), device="cpu", verbose=False)
+
+
+def test_every_stage_writes_what_it_declares(tiny_run):
+    layout = RunLayout(tiny_run.path)
+    stages = pipeline_stages(tiny_pipeline_config(), layout)
+    names = [s.name for s in stages]
+    assert names[:4] == ["rhythm/joint", "rhythm/projection", "rhythm/classifier", "rhythm/predictions"]
+    assert names[-1] == "summary" and "fusion" in names and "baseline/predictions" in names
+    for stage in stages:
+        assert stage.done(), f"{stage.name} did not write {[p for p in stage.writes if not p.is_file()]}"
+        for path in (*stage.reads, *stage.writes):
+            assert layout.root in path.parents, f"{path} is outside the run directory"
+    # every stage that reads a file comes after the stage that writes it
+    writer = {p: i for i, s in enumerate(stages) for p in s.writes}
+    for i, stage in enumerate(stages):
+        assert all(writer[p] < i for p in stage.reads), stage.name
+
+
+def test_summary_is_the_evaluation_of_protoecg_evaluate(tiny_run):
+    summary = tiny_run.summary
+    evaluation = evaluate_run(tiny_run, "test", write=False)
+    assert summary["fusion"]["macro_auroc"] == evaluation["models"]["fusion"]["macro_auroc"]
+    assert summary["baseline"]["per_label"] == evaluation["models"]["baseline"]["per_label"]
+    for name in BRANCHES:
+        assert summary["branches"][name]["macro_auroc"] == evaluation["models"][name]["macro_auroc"]
+        assert summary["branches"][name]["projection"]["prototypes"] == len(tiny_run.prototype_sources(name))
+    assert json.loads(RunLayout(tiny_run.path).evaluation("test").read_text())["models"].keys() == \
+        evaluation["models"].keys()
+
+
+def test_resume_runs_nothing_twice(tiny_run, tiny_data):
+    before = {p: p.stat().st_mtime_ns for p in tiny_run.path.rglob("*.pt")}
+    ctx = open_context(out=tiny_run.path, config=tiny_pipeline_config(), data=tiny_data, device="cpu", verbose=False)
+    assert run_stages(ctx, pipeline_stages(ctx.config, ctx.layout)) == []
+    assert {p: p.stat().st_mtime_ns for p in tiny_run.path.rglob("*.pt")} == before
+
+
+def test_a_run_refuses_another_configuration(tiny_run, tiny_data):
+    with pytest.raises(ValueError, match="another configuration"):
+        open_context(out=tiny_run.path, config=tiny_pipeline_config(seed=4), data=tiny_data, device="cpu")
+
+
+def test_one_stage_needs_its_inputs(tiny_data, tmp_path):
+    ctx = open_context(out=tmp_path / "run", config=tiny_pipeline_config(), data=tiny_data, device="cpu",
+                       verbose=False)
+    stages = pipeline_stages(ctx.config, ctx.layout) + optional_stages(ctx.config, ctx.layout)
+    with pytest.raises(FileNotFoundError, match="'global/joint' stage first"):
+        run_stages(ctx, stages, only={"global/projection"})
+    assert run_stages(ctx, stages, only={"global/joint"}) == ["global/joint"]
+    assert run_stages(ctx, stages, only={"global/projection"}) == ["global/projection"]
+    sources = Run(ctx.layout.root).prototype_sources("global")
+    assert len(sources) == 3 * 2 and all(s.branch == "global" for s in sources)
+
+
+def test_cli_train_validates_arguments_before_touching_disk(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--stage", "joint", "--out", str(out)]) == 2
+    assert "--branch is required" in capsys.readouterr().err
+    assert not out.exists(), "nothing is written for a command that cannot run"
+
+
+def test_cli_train_one_stage_then_the_next(tmp_path, capsys):
+    root, out = synthetic_root("tiny"), tmp_path / "run"
+    args = ["--root", str(root), "--out", str(out), "--preset", "fast", "--epochs", "1", "--device", "cpu"]
+    assert main(["train", "--branch", "global", "--stage", "projection", *args]) == 2
+    assert "'global/joint' stage first" in capsys.readouterr().err
+    assert main(["train", "--branch", "global", "--stage", "joint", *args]) == 0
+    assert main(["train", "--branch", "global", "--stage", "projection", *args]) == 0
+    layout = RunLayout(out)
+    assert layout.projected("global").is_file() and layout.prototypes("global").is_file()
+    recorded = json.loads(layout.config.read_text())["pipeline"]["train"]
+    assert recorded["joint"]["num_epochs"] == 1 and recorded["prototypes"]["num_epochs"] == 4, \
+        "the run records the epochs of the stage --epochs changed, and only those"
+    assert main(["train", "--branch", "global", "--stage", "classifier", *args, "--seed", "7"]) == 2
+    assert "--seed 42" in capsys.readouterr().err
