@@ -18,7 +18,8 @@ def cmd_pipeline(args) -> int:
 
 def cmd_train(args) -> int:
     """One stage of one branch (or the fusion head), reading earlier stages from the run directory."""
-    from ..training.pipeline import open_context, optional_stages, pipeline_stages, run_stages
+    from ..training.pipeline import open_context, run_stages
+    from ..training.stages import optional_stages, pipeline_stages
 
     if args.stage != "fusion" and args.branch is None:
         raise UsageError(f"--branch is required for --stage {args.stage} (rhythm, morphology or global)")
@@ -41,7 +42,7 @@ def _recorded_config(args):
     import json
     from pathlib import Path
 
-    from ..training.pipeline import PipelineConfig
+    from ..training.config import PipelineConfig
 
     path = Path(args.out) / "config.json"
     if args.restart or not path.is_file():
@@ -54,7 +55,7 @@ def _recorded_config(args):
 
 
 def _config(args, stage: str | None = None, base=None):
-    from ..training.pipeline import pipeline_config
+    from ..training.config import pipeline_config
 
     config = base or pipeline_config(args.preset, baseline=not getattr(args, "no_baseline", False), seed=args.seed)
     if args.epochs is not None:

@@ -16,8 +16,9 @@ from .config import STAGES, TrainConfig, train_presets
 from .heads import branch_features, fusion_criterion, predict_logits, train_head
 from .loop import StageResult, fit_epochs
 from .objective import LossWeights, PrototypeLoss
-from .pipeline import (PipelineConfig, Stage, StageContext, format_summary_table, open_context, optional_stages,
-                       pipeline_config, pipeline_stages, run_pipeline, run_stages)
+from .config import PipelineConfig, pipeline_config
+from .pipeline import open_context, run_pipeline, run_stages
+from .stages import Stage, StageContext, format_summary_table, optional_stages, pipeline_stages
 from .projection import project_prototypes, source_similarities
 
 __all__ = [

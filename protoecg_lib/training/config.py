@@ -6,11 +6,14 @@ Stages (spec §4.1): ``feature_extractor`` (a plain backbone + head, also the bl
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 
 from .objective import LossWeights
+from ..models.baseline import BaselineConfig
+from ..models.config import ModelConfig, get_preset
 
-__all__ = ["STAGES", "TrainConfig", "train_presets"]
+__all__ = ["STAGES", "TrainConfig", "train_presets", "PipelineConfig", "pipeline_config"]
 
 
 STAGES = ("feature_extractor", "prototypes", "joint", "classifier", "fusion")
@@ -74,3 +77,50 @@ def train_presets(preset: str) -> dict[str, TrainConfig]:
             "fusion": TrainConfig(num_epochs=200, lr=1e-2, patience=30, batch_size=64),
         }
     raise ValueError(f"unknown training preset {preset!r}; choose 'paper' or 'fast'")
+
+
+@dataclass
+class PipelineConfig:
+    """Everything a pipeline run depends on besides the data."""
+
+    preset: str
+    model: ModelConfig
+    train: dict[str, TrainConfig]
+    baseline: BaselineConfig | None = None
+    seed: int = 42
+    n_boot: int = 1000
+
+    def to_dict(self) -> dict:
+        return {"preset": self.preset, "model": self.model.to_dict(),
+                "train": {k: v.to_dict() for k, v in self.train.items()},
+                "baseline": None if self.baseline is None else self.baseline.to_dict(),
+                "seed": self.seed, "n_boot": self.n_boot}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PipelineConfig":
+        return cls(preset=d["preset"], model=ModelConfig.from_dict(d["model"]),
+                   train={k: TrainConfig.from_dict(v) for k, v in d["train"].items()},
+                   baseline=None if d.get("baseline") is None else BaselineConfig.from_dict(d["baseline"]),
+                   seed=d.get("seed", 42), n_boot=d.get("n_boot", 1000))
+
+
+def pipeline_config(preset: str = "fast", *, baseline: bool = True, seed: int = 42,
+                    contrastive: bool = True) -> PipelineConfig:
+    """The pipeline settings of a preset (``paper`` or ``fast``).
+
+    The baseline is a ResNet1D-18 on all 71 labels, as wide as the rhythm branch's backbone and trained
+    with the same stage settings as joint training (same data, splits and budget).
+    ``contrastive=False`` drops the contrastive prototype loss (the ablation of spec §8.4).
+    """
+    model = get_preset(preset)
+    train = train_presets(preset)
+    train = {k: v.replace(seed=seed) for k, v in train.items()}
+    if not contrastive:
+        for stage in ("joint", "prototypes"):
+            train[stage] = train[stage].replace(loss=dataclasses.replace(train[stage].loss, use_contrastive=False))
+    train["feature_extractor"] = train["joint"].replace()
+    base = None
+    if baseline:
+        base = BaselineConfig(backbone="1d", label_set="all", base_width=model.branches["rhythm"].base_width)
+    return PipelineConfig(preset=preset, model=model, train=train, baseline=base, seed=seed,
+                          n_boot=200 if preset == "fast" else 1000)

@@ -11,362 +11,28 @@ skipped, so an interrupted run resumes where it stopped. ``protoecg train --stag
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import platform
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import torch
 
 from .. import __version__
 from ..data import PTBXL, describe_source, load_ptbxl
-from ..device import peak_memory_mb, pick_device
+from ..device import pick_device
 from ..files import atomic_write_json
-from ..labels import BRANCHES
-from ..models import ModelConfig, ProtoBranch, ProtoECGNet, get_preset
-from ..models.baseline import BaselineConfig, BaselineNet
-from ..models.checkpoints import load_checkpoint, save_checkpoint
-from ..runs import Run, RunLayout, save_prototype_sources, source_summary, write_predictions
-from .baseline import train_baseline
-from .branch import train_branch
-from .config import TrainConfig, train_presets
-from .heads import branch_features, fusion_criterion, predict_logits, train_head
-from .projection import project_prototypes
+from ..runs import Run, RunLayout
+from .config import PipelineConfig, pipeline_config
+from .stages import Stage, StageContext, format_summary_table, pipeline_stages, timed
 
-__all__ = ["PipelineConfig", "pipeline_config", "Stage", "StageContext", "pipeline_stages", "optional_stages",
-           "open_context", "run_stages", "run_pipeline", "format_summary_table"]
+__all__ = ["Stage", "StageContext", "open_context", "run_stages", "run_pipeline", "format_summary_table"]
 
 
 # --------------------------------------------------------------------------- configuration
-@dataclass
-class PipelineConfig:
-    """Everything a pipeline run depends on besides the data."""
-
-    preset: str
-    model: ModelConfig
-    train: dict[str, TrainConfig]
-    baseline: BaselineConfig | None = None
-    seed: int = 42
-    n_boot: int = 1000
-
-    def to_dict(self) -> dict:
-        return {"preset": self.preset, "model": self.model.to_dict(),
-                "train": {k: v.to_dict() for k, v in self.train.items()},
-                "baseline": None if self.baseline is None else self.baseline.to_dict(),
-                "seed": self.seed, "n_boot": self.n_boot}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "PipelineConfig":
-        return cls(preset=d["preset"], model=ModelConfig.from_dict(d["model"]),
-                   train={k: TrainConfig.from_dict(v) for k, v in d["train"].items()},
-                   baseline=None if d.get("baseline") is None else BaselineConfig.from_dict(d["baseline"]),
-                   seed=d.get("seed", 42), n_boot=d.get("n_boot", 1000))
-
-
-def pipeline_config(preset: str = "fast", *, baseline: bool = True, seed: int = 42,
-                    contrastive: bool = True) -> PipelineConfig:
-    """The pipeline settings of a preset (``paper`` or ``fast``).
-
-    The baseline is a ResNet1D-18 on all 71 labels, as wide as the rhythm branch's backbone and trained
-    with the same stage settings as joint training (same data, splits and budget).
-    ``contrastive=False`` drops the contrastive prototype loss (the ablation of spec §8.4).
-    """
-    model = get_preset(preset)
-    train = train_presets(preset)
-    train = {k: v.replace(seed=seed) for k, v in train.items()}
-    if not contrastive:
-        for stage in ("joint", "prototypes"):
-            train[stage] = train[stage].replace(loss=dataclasses.replace(train[stage].loss, use_contrastive=False))
-    train["feature_extractor"] = train["joint"].replace()
-    base = None
-    if baseline:
-        base = BaselineConfig(backbone="1d", label_set="all", base_width=model.branches["rhythm"].base_width)
-    return PipelineConfig(preset=preset, model=model, train=train, baseline=base, seed=seed,
-                          n_boot=200 if preset == "fast" else 1000)
 
 
 # --------------------------------------------------------------------------- stages
-class StageContext:
-    """What every stage needs: the data, the settings, the run layout, the device, and the models
-    earlier stages of this process left in memory (so a stage need not reload what the previous one
-    wrote; loading from disk gives the same weights)."""
-
-    def __init__(self, data: PTBXL, config: PipelineConfig, layout: RunLayout, device: str, *, resume: bool = True,
-                 verbose: bool = True, progress: bool = False, init: Path | None = None):
-        self.data, self.config, self.layout, self.device = data, config, layout, device
-        self.resume, self.verbose, self.progress, self.init = resume, verbose, progress, init
-        self.timings: dict[str, float] = {}
-        self._models: dict[Path, torch.nn.Module] = {}
-
-    def say(self, msg: str) -> None:
-        if self.verbose:
-            print(msg, flush=True)
-
-    def keep(self, path: Path, model: torch.nn.Module) -> None:
-        """Remember the model whose checkpoint is ``path`` for the next stage."""
-        self._models[Path(path)] = model
-
-    def take(self, path: Path) -> torch.nn.Module:
-        """The model of checkpoint ``path``: the one a stage of this process kept, else loaded from disk.
-        The caller owns it (it is forgotten here, so mutating it cannot leak into another stage)."""
-        path = Path(path)
-        model = self._models.pop(path, None)
-        if model is None:
-            model = load_checkpoint(path)[0]
-        return model
-
-    def peek(self, path: Path) -> torch.nn.Module:
-        """Like :meth:`take`, but the model stays available for later stages."""
-        model = self.take(path)
-        self.keep(path, model)
-        return model
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One step of the pipeline and the run-directory files it reads and writes.
-
-    Attributes
-    ----------
-    name : str
-        ``'<branch>/joint'``, ``'<branch>/projection'``, ``'<branch>/classifier'``,
-        ``'<branch>/predictions'``, ``'fusion'``, ``'fusion/predictions'``, ``'baseline'``,
-        ``'baseline/predictions'``, ``'summary'`` (optional: ``'<branch>/prototypes'``,
-        ``'<branch>/feature_extractor'``).
-    reads, writes : tuple of Path
-        Files in the run directory. The stage is done when every file it writes is there (and a
-        training stage's ``state.pt`` says it finished).
-    run : callable(StageContext)
-    state : Path, optional
-        The training state whose ``done`` flag must be set for the stage to count as done.
-    """
-
-    name: str
-    reads: tuple[Path, ...]
-    writes: tuple[Path, ...]
-    run: Callable[[StageContext], None]
-    state: Path | None = None
-
-    def done(self) -> bool:
-        if not all(p.is_file() for p in self.writes):
-            return False
-        if self.state is None:
-            return True
-        return bool(torch.load(self.state, map_location="cpu", weights_only=True).get("done"))
-
-    def missing_inputs(self) -> list[Path]:
-        return [p for p in self.reads if not p.is_file()]
-
-
-def _timed(ctx: StageContext, name: str, fn: Callable[[], None]) -> None:
-    t0 = time.perf_counter()
-    fn()
-    ctx.timings[name] = time.perf_counter() - t0
-
-
-def _joint(name: str, stage: str = "joint") -> Callable[[StageContext], None]:
-    def run(ctx: StageContext) -> None:
-        torch.manual_seed(ctx.config.seed)
-        branch = _initial_branch(ctx, name)
-        ctx.say(f"[{name}] {stage} training: {branch.num_prototypes} prototypes, {branch.num_classes} labels")
-        train_branch(branch, ctx.data, stage, ctx.config.train[stage], ctx.layout.stage_dir(name, stage),
-                     device=ctx.device, resume=ctx.resume, verbose=ctx.verbose, progress=ctx.progress,
-                     log_path=ctx.layout.metrics)
-        ctx.keep(ctx.layout.best(name, stage), branch)
-    return run
-
-
-def _initial_branch(ctx: StageContext, name: str) -> ProtoBranch:
-    """A new branch, or the ``--init`` checkpoint (a branch, or a feature extractor whose backbone is copied)."""
-    branch = ProtoBranch(ctx.config.model.branches[name])
-    if ctx.init is None:
-        return branch
-    init, _ = load_checkpoint(ctx.init)
-    if isinstance(init, ProtoBranch):
-        return init
-    branch.backbone.load_state_dict(init.backbone.state_dict(), strict=True)
-    ctx.say(f"[{name}] backbone initialised from the feature extractor {ctx.init}")
-    return branch
-
-
-def _prototypes_only(name: str) -> Callable[[StageContext], None]:
-    def run(ctx: StageContext) -> None:
-        branch = load_checkpoint(ctx.init)[0] if ctx.init else ctx.take(ctx.layout.best(name, "joint"))
-        train_branch(branch, ctx.data, "prototypes", ctx.config.train["prototypes"],
-                     ctx.layout.stage_dir(name, "prototypes"), device=ctx.device, resume=ctx.resume,
-                     verbose=ctx.verbose, log_path=ctx.layout.metrics)
-        ctx.keep(ctx.layout.best(name, "prototypes"), branch)
-    return run
-
-
-def _projection(name: str) -> Callable[[StageContext], None]:
-    def run(ctx: StageContext) -> None:
-        branch = load_checkpoint(ctx.init)[0] if ctx.init else ctx.take(ctx.layout.best(name, "joint"))
-        sources = project_prototypes(branch, ctx.data.split("train", name), device=ctx.device, progress=ctx.progress)
-        save_prototype_sources(sources, ctx.layout.prototypes(name))
-        save_checkpoint(ctx.layout.projected(name), branch, extra={"stage": "projection"})
-        ctx.keep(ctx.layout.projected(name), branch)
-        s = source_summary(sources)
-        ctx.say(f"[{name}] projected {s['projected']}/{s['prototypes']} prototypes onto {s['distinct_source_ecgs']} "
-                f"training ECGs ({s['duplicates']} duplicates, {s['not_projected']} without a training positive)")
-    return run
-
-
-def _classifier(name: str) -> Callable[[StageContext], None]:
-    def run(ctx: StageContext) -> None:
-        branch = load_checkpoint(ctx.init)[0] if ctx.init else ctx.take(ctx.layout.projected(name))
-        ctx.say(f"[{name}] classifier stage (last layer on frozen similarities)")
-        train_branch(branch, ctx.data, "classifier", ctx.config.train["classifier"],
-                     ctx.layout.stage_dir(name, "classifier"), device=ctx.device, resume=ctx.resume,
-                     verbose=ctx.verbose, log_path=ctx.layout.metrics)
-        ctx.keep(ctx.layout.best(name, "classifier"), branch.eval())
-    return run
-
-
-def _write_split_predictions(ctx: StageContext, fn, label_set: str, who: str) -> None:
-    for split in ("val", "test"):
-        sp = ctx.data.split(split, label_set)
-        logits = predict_logits(fn, sp.signals, device=ctx.device)
-        write_predictions(ctx.layout.predictions(split, who), sp.ecg_id, sp.patient_id, sp.labels, sp.targets, logits)
-
-
-def _branch_predictions(name: str) -> Callable[[StageContext], None]:
-    def run(ctx: StageContext) -> None:
-        branch = ctx.peek(ctx.layout.best(name, "classifier")).to(ctx.device).eval()
-        _write_split_predictions(ctx, lambda x: branch(x).logits, name, name)
-    return run
-
-
-def _fusion(ctx: StageContext) -> None:
-    """The fusion head over the three frozen, projected branches (spec §6); ``RUN/model.pt``."""
-    model = ProtoECGNet(ctx.config.model, load_pretrained=False)
-    for name in BRANCHES:
-        model.branches[name].load_state_dict(ctx.peek(ctx.layout.best(name, "classifier")).state_dict())
-    model.to(ctx.device).eval().requires_grad_(False)
-    feats, splits = {}, {}
-    for split in ("train", "val", "test"):
-        sp = splits[split] = ctx.data.split(split, "all")
-        feats[split] = torch.cat([branch_features(model.branches[n], sp.signals, device=ctx.device)
-                                  for n in BRANCHES], dim=1)                       # (N, sum P)
-    cfg = ctx.config.train["fusion"]
-    pos_weight = splits["train"].class_weights(cfg.class_weights)
-    masked = model.fusion_identity.cpu() if ctx.config.model.fusion == "masked" else None
-    ctx.say(f"[fusion] Linear({feats['train'].shape[1]} -> 71) on the projected branches' similarities")
-    train_head(model.fusion, (feats["train"], torch.as_tensor(splits["train"].targets)),
-               (feats["val"], torch.as_tensor(splits["val"].targets), splits["val"].targets),
-               fusion_criterion(pos_weight, cfg.loss.l1, masked)(model.fusion), cfg, torch.as_tensor(pos_weight),
-               out_dir=ctx.layout.fusion_dir, tag={"branch": "fusion", "stage": "fusion"}, resume=ctx.resume,
-               verbose=ctx.verbose, device=ctx.device, log_path=ctx.layout.metrics)
-    model.eval()
-    save_checkpoint(ctx.layout.model, model, extra={"stage": "fusion"})
-    ctx.keep(ctx.layout.model, model)
-
-
-def _fusion_predictions(ctx: StageContext) -> None:
-    model = ctx.peek(ctx.layout.model).to(ctx.device).eval()
-    _write_split_predictions(ctx, lambda x: model(x).logits, "all", "fusion")
-
-
-def _feature_extractor(name: str | None) -> Callable[[StageContext], None]:
-    """The black-box baseline (``name=None``) or a branch's feature extractor (spec §4.1)."""
-    def run(ctx: StageContext) -> None:
-        torch.manual_seed(ctx.config.seed)
-        if name is None:
-            config, folder = ctx.config.baseline, ctx.layout.baseline_dir
-        else:
-            bc = ctx.config.model.branches[name]
-            config = BaselineConfig(backbone=bc.backbone, label_set=bc.label_set, base_width=bc.base_width,
-                                    dropout=bc.dropout, name=f"{name}-feature-extractor")
-            folder = ctx.layout.stage_dir(name, "feature_extractor")
-        base = BaselineNet(config)
-        ctx.say(f"[{base.config.name}] plain ResNet-18 ({base.config.backbone}) on {len(base.labels)} labels, "
-                "same budget as joint training")
-        train_baseline(base, ctx.data, ctx.config.train["feature_extractor"], folder, device=ctx.device,
-                       resume=ctx.resume, verbose=ctx.verbose, log_path=ctx.layout.metrics)
-        ctx.keep(folder / "best.pt", base)
-    return run
-
-
-def _baseline_predictions(ctx: StageContext) -> None:
-    base = ctx.peek(ctx.layout.baseline).to(ctx.device).eval()
-    _write_split_predictions(ctx, base, "all", "baseline")
-
-
-def _summary(ctx: StageContext) -> None:
-    """Evaluate the run exactly as ``protoecg evaluate`` does and write ``summary.json``."""
-    from ..evaluation.evaluate import evaluate_run
-
-    run = Run(ctx.layout.root)
-    evaluation = evaluate_run(run, "test")
-    models = evaluation["models"]
-    meta = json.loads(ctx.layout.config.read_text())
-    summary = {"preset": ctx.config.preset, "device": ctx.device, "data": meta["data"], "branches": {},
-               "evaluation": ctx.layout.evaluation("test").name}
-    for name in BRANCHES:
-        summary["branches"][name] = {**_headline(models[name]),
-                                     "projection": source_summary(run.prototype_sources(name))}
-    summary["fusion"] = {**models["fusion"], "per_branch": evaluation["fusion_per_branch"]}
-    if "baseline" in models:
-        summary["baseline"] = models["baseline"]
-        summary["interpretability_price"] = {m: evaluation["interpretability_price"][m] for m in ("macro", "weighted")}
-    summary["timings_s"] = {k: round(v, 2) for k, v in ctx.timings.items()}
-    summary["peak_rss_mb"] = round(peak_memory_mb(), 1)
-    atomic_write_json(ctx.layout.summary, summary)
-    ctx.say(format_summary_table(summary))
-
-
-def _headline(model_eval: dict) -> dict:
-    return {"macro_auroc": model_eval["macro_auroc"], "weighted_auroc": model_eval["weighted_auroc"],
-            "labels_evaluated": model_eval["labels_evaluated"], "labels": model_eval["n_labels"]}
-
-
-def pipeline_stages(config: PipelineConfig, layout: RunLayout) -> list[Stage]:
-    """The pipeline's stages in order, each with the run-directory files it reads and writes."""
-    L = layout
-    stages = []
-    for b in BRANCHES:
-        stages += [
-            Stage(f"{b}/joint", (), (L.best(b, "joint"), L.state(b, "joint")), _joint(b), L.state(b, "joint")),
-            Stage(f"{b}/projection", (L.best(b, "joint"),), (L.projected(b), L.prototypes(b)), _projection(b)),
-            Stage(f"{b}/classifier", (L.projected(b),), (L.best(b, "classifier"), L.state(b, "classifier")),
-                  _classifier(b), L.state(b, "classifier")),
-            Stage(f"{b}/predictions", (L.best(b, "classifier"),),
-                  (L.predictions("val", b), L.predictions("test", b)), _branch_predictions(b)),
-        ]
-    classifiers = tuple(L.best(b, "classifier") for b in BRANCHES)
-    stages += [
-        Stage("fusion", classifiers, (L.model, L.fusion_dir / "state.pt"), _fusion, L.fusion_dir / "state.pt"),
-        Stage("fusion/predictions", (L.model,), (L.predictions("val"), L.predictions("test")), _fusion_predictions),
-    ]
-    predictions = [L.predictions(s, w) for s in ("val", "test") for w in ("fusion", *BRANCHES)]
-    if config.baseline is not None:
-        stages += [
-            Stage("baseline", (), (L.baseline, L.baseline_dir / "state.pt"), _feature_extractor(None),
-                  L.baseline_dir / "state.pt"),
-            Stage("baseline/predictions", (L.baseline,),
-                  (L.predictions("val", "baseline"), L.predictions("test", "baseline")), _baseline_predictions),
-        ]
-        predictions += [L.predictions(s, "baseline") for s in ("val", "test")]
-    stages.append(Stage("summary", tuple(predictions), (L.evaluation("test"), L.summary), _summary))
-    return stages
-
-
-def optional_stages(config: PipelineConfig, layout: RunLayout) -> list[Stage]:
-    """Stages the paper pipeline does not run but ``protoecg train --stage`` offers (spec §4.1)."""
-    L = layout
-    out = []
-    for b in BRANCHES:
-        out += [
-            Stage(f"{b}/prototypes", (L.best(b, "joint"),), (L.best(b, "prototypes"), L.state(b, "prototypes")),
-                  _prototypes_only(b), L.state(b, "prototypes")),
-            Stage(f"{b}/feature_extractor", (), (L.best(b, "feature_extractor"), L.state(b, "feature_extractor")),
-                  _feature_extractor(b), L.state(b, "feature_extractor")),
-        ]
-    return out
 
 
 # --------------------------------------------------------------------------- running them
@@ -420,7 +86,7 @@ def run_stages(ctx: StageContext, stages: list[Stage], *, only: set[str] | None 
             first = writers.get(missing[0], "an earlier stage")
             raise FileNotFoundError(f"stage {stage.name!r} needs {missing[0]}, which is missing: run the "
                                     f"{first!r} stage first (or the whole pipeline) with the same --out")
-        _timed(ctx, stage.name, lambda s=stage: s.run(ctx))
+        timed(ctx, stage.name, lambda s=stage: s.run(ctx))
         ran.append(stage.name)
     return ran
 
@@ -467,27 +133,3 @@ def run_pipeline(
     return Run(ctx.layout.root)
 
 
-def format_summary_table(summary: dict) -> str:
-    """The end-of-run table: test macro AUROC per branch, fusion and baseline."""
-    lines = ["", f"test-fold results ({summary['data']['source']} data, {summary['preset']} preset)",
-             f"{'model':<34}{'macro AUROC':>12}{'labels':>9}"]
-
-    def row(name: str, entry: dict) -> str:
-        m = entry["macro_auroc"]
-        point = m["point"] if isinstance(m, dict) else m
-        ci = f"   95% CI {m['lo']:.3f}-{m['hi']:.3f}" if isinstance(m, dict) and m.get("lo") is not None else ""
-        return f"{name:<34}{_num(point):>12}{entry['labels_evaluated']:>5}/{entry.get('labels', entry.get('n_labels'))}{ci}"
-
-    for name, b in summary["branches"].items():
-        lines.append(row(name + " branch (own classifier)", b))
-    if summary.get("fusion"):
-        lines.append(row("ProtoECGNet fusion (71 labels)", summary["fusion"]))
-    if summary.get("baseline"):
-        lines.append(row("black-box ResNet1D-18 (71 labels)", summary["baseline"]))
-    t = summary.get("timings_s", {})
-    lines.append(f"wall time {t.get('total', float('nan')):.0f} s, peak memory {summary.get('peak_rss_mb', 0):.0f} MB")
-    return "\n".join(lines)
-
-
-def _num(x) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.4f}"
