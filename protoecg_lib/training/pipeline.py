@@ -5,7 +5,9 @@ For each branch: joint training -> projection onto real training ECGs -> the bra
 black-box baseline with the same budget and its predictions, and the summary (the same evaluation
 as ``protoecg evaluate``). Each :class:`Stage` names the files it reads and writes in the run
 directory (:class:`~protoecg_lib.runs.layout.RunLayout`); a stage whose outputs are all there is
-skipped, so an interrupted run resumes where it stopped. ``protoecg train --stage``, the pipeline,
+skipped, so an interrupted run resumes where it stopped. Under ``torchrun`` every rank runs the same
+stages in step (:mod:`~protoecg_lib.training.distributed`); a barrier ends each stage and only rank 0
+writes files and the summary. ``protoecg train --stage``, the pipeline,
 :func:`~protoecg_lib.training.cache.cached_run` and the tests' tiny runs all go through
 :func:`run_stages`.
 """
@@ -23,6 +25,7 @@ from ..data import PTBXL, describe_source, load_ptbxl
 from ..device import pick_device
 from ..files import atomic_write_json
 from ..runs import Run, RunLayout
+from . import distributed as dist
 from .config import PipelineConfig, pipeline_config
 from .stages import Stage, StageContext, format_summary_table, pipeline_stages, timed
 
@@ -60,10 +63,18 @@ def open_context(root=None, preset="fast", out=None, *, config=None, data=None, 
     if out is None:
         raise ValueError("a run needs an output folder (out=...)")
     config = config or pipeline_config(preset)
-    ds = data if data is not None else load_ptbxl(root)
+    if data is None:
+        if not dist.is_main():
+            dist.barrier()          # rank 0 fills the signal cache first; the other ranks then read it
+        ds = load_ptbxl(root)
+        if dist.is_main():
+            dist.barrier()
+    else:
+        ds = data
     ctx = StageContext(ds, config, RunLayout(out), device or pick_device(), resume=resume, verbose=verbose,
                        progress=progress, init=None if init is None else Path(init))
     _start_run(ctx, update=update_config)
+    dist.barrier()
     return ctx
 
 
@@ -87,6 +98,7 @@ def run_stages(ctx: StageContext, stages: list[Stage], *, only: set[str] | None 
             raise FileNotFoundError(f"stage {stage.name!r} needs {missing[0]}, which is missing: run the "
                                     f"{first!r} stage first (or the whole pipeline) with the same --out")
         timed(ctx, stage.name, lambda s=stage: s.run(ctx))
+        dist.barrier()              # in a distributed run, rank 0 has written the stage's files
         ran.append(stage.name)
     return ran
 
@@ -128,8 +140,9 @@ def run_pipeline(
     summary, body = stages[-1], stages[:-1]
     run_stages(ctx, body)
     ctx.timings["total"] = time.perf_counter() - t_start
-    if not (ctx.resume and summary.done()):
-        summary.run(ctx)
+    if dist.is_main() and not (ctx.resume and summary.done()):
+        summary.run(ctx)            # reads the prediction files: rank 0 only
+    dist.barrier()
     return Run(ctx.layout.root)
 
 
