@@ -283,7 +283,12 @@ def wrap_ddp(module: nn.Module, device: str) -> nn.Module:
     """``module`` in DistributedDataParallel when distributed (gradients averaged over ranks), else itself."""
     if not is_distributed():
         return module
+    import inspect
+
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [torch.device(device).index] if str(device).startswith("cuda") else None
-    return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+    # batch-norm buffers stay equal on every rank (global-batch statistics): no per-forward buffer sync
+    no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in
+               inspect.signature(DistributedDataParallel.__init__).parameters else {"broadcast_buffers": False})
+    return DistributedDataParallel(module, device_ids=ids, **no_sync)
