@@ -6,9 +6,8 @@
 >>> out.logits.shape               # (B, 71), LABEL_SETS['all'] order
 >>> out.branches["morphology"].window_similarity.shape   # (B, P, 30)
 """
-from .backbones import (BasicBlock, ResNet18_1D, ResNet18_2D, RowConv2d, imagenet_key_map,
-                        load_imagenet_resnet18, set_row_shortcut)
-from .rows import fast_paths_enabled, set_fast_paths
+from .backbones import BasicBlock, ResNet18_1D, ResNet18_2D, imagenet_key_map, load_imagenet_resnet18
+from .rows import RowConv2d, fast_paths_enabled, set_fast_paths, set_row_shortcut
 from .branch import BranchOutput, ProtoBranch, make_add_on
 from .config import (PRESET_NAMES, BranchConfig, ModelConfig, fast_config, get_preset, latent_length,
                      paper_config, scaled_cosine_scale)

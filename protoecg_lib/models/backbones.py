@@ -26,7 +26,7 @@ from .rows import (RowBatchNorm1d, RowConv1d, RowConv2d, RowMaxPool1d, row_max_p
                    to_rows)
 
 __all__ = [
-    "RowConv2d", "set_row_shortcut", "BasicBlock", "ResNet18_1D", "ResNet18_2D",
+    "BasicBlock", "ResNet18_1D", "ResNet18_2D",
     "imagenet_key_map", "load_imagenet_resnet18",
 ]
 
