@@ -35,12 +35,13 @@ import numpy as np
 from ..files import atomic_write_json
 from ..labels import LEADS
 
-__all__ = ["Beat", "detect_r_peaks", "premature_beats", "ectopic_evidence", "detected_evidence",
+__all__ = ["IRREGULAR", "Beat", "detect_r_peaks", "premature_beats", "ectopic_evidence", "detected_evidence",
            "save_detected_evidence", "load_detected_evidence", "EVIDENCE_FILE"]
 
 #: File name of the detected evidence (same format as ``synthetic_evidence.json``).
 EVIDENCE_FILE = "detected_ectopic_evidence.json"
-_IRREGULAR = ("AFIB", "AFLT")
+#: Rhythms whose RR irregularity is not ectopy: only the QRS-shape rule runs in them.
+IRREGULAR = ("AFIB", "AFLT")
 _PVC_SPAN = (-0.08, 0.12)
 _PAC_SPAN = (-0.20, 0.08)
 
@@ -266,7 +267,7 @@ def detected_evidence(data, *, lead: str | None = None, cache: str | Path | None
         codes = set(codes)
         if not codes & {"PVC", "PAC"}:
             continue
-        irregular = bool(codes & set(_IRREGULAR))
+        irregular = bool(codes & set(IRREGULAR))
         opts = {"rr_rule": not irregular, "shape_rule": "PVC" in codes, **options}
         beats = premature_beats(np.asarray(data.signals[i]), data.fs, lead=lead, **opts)
         ev = ectopic_evidence(beats, codes, data.fs, duration)
