@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.5, help="probability at which a label counts as predicted")
     p.add_argument("--max-labels", type=int, default=None, help="explain at most this many predicted labels "
                                                                 "(the most probable; default: all)")
+    p.add_argument("--highlight", choices=("ig", "gradient", "occlusion", "none"), default="ig",
+                   help="faithful highlight shown beside the nominal window of time-localised prototypes "
+                        "(default ig, chosen on validation; none: skip)")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("quality", help="do the explanations point at the evidence? localisation (pointing game, "

@@ -24,8 +24,9 @@ def cmd_explain(args) -> int:
     from ..evaluation.explain import explain_run_ecg, save_explanation
 
     try:
+        highlight = getattr(args, "highlight", "ig")
         explanation = explain_run_ecg(args.run, args.ecg_id, top_k=args.top_k, threshold=args.threshold,
-                                      max_labels=args.max_labels)
+                                      max_labels=args.max_labels, highlight=None if highlight == "none" else highlight)
     except KeyError as exc:  # an ecg_id that is not in the run's data
         print(f"protoecg: error: {exc.args[0]}", file=sys.stderr)
         return 2

@@ -31,7 +31,7 @@ from .localisation import label_columns as _label_columns
 from .localisation import window_cover
 
 __all__ = ["QUALITY_METHODS", "segment_chance", "highlight_pairs", "localisation_report", "highlight_deletion",
-           "deletion_report", "run_quality", "public_report"]
+           "deletion_report", "run_quality", "public_report", "pick_cases"]
 
 #: Methods ``protoecg quality`` reports by default.
 QUALITY_METHODS = ("window", "occlusion", "gradient", "ig")
@@ -326,3 +326,28 @@ def public_report(result: Mapping, run=None) -> dict:
     frames dropped, the run's path first when given."""
     head = {} if run is None else {"run": str(getattr(run, "path", run))}
     return {**head, **{k: v for k, v in result.items() if not k.startswith("_")}}
+
+
+def pick_cases(pairs: pd.DataFrame, method: str = "ig") -> dict:
+    """A case that localises and one that fails, chosen by measurement from :func:`highlight_pairs` rows.
+
+    Meant for the validation fold (choose nothing on the test fold). ``localises``: a pair whose
+    ``method`` peak lies on the evidence, preferring one where the nominal window misses it (the case
+    that shows why the highlight matters), then the highest window similarity; ``fails``: the pair
+    with the highest similarity whose ``method`` peak misses the evidence. Either is None when the
+    fold has no such pair (say so; do not go looking on the test fold).
+
+    Returns
+    -------
+    dict
+        ``{"localises": Series or None, "fails": Series or None, "counts": {"pairs", "hits"}}``.
+    """
+    if method not in set(pairs["method"]):
+        raise ValueError(f"no {method!r} rows in the pairs; compute them with methods=(..., {method!r})")
+    m = pairs[pairs["method"] == method].copy()
+    window = pairs[pairs["method"].isin(("window", "local_window"))].set_index(["ecg_id", "prototype"])["hit"]
+    m["window_hit"] = [bool(window.get((e, p), False)) for e, p in zip(m["ecg_id"], m["prototype"])]
+    hits = m[m["point_hit"]].sort_values(["window_hit", "similarity"], ascending=[True, False])
+    misses = m[~m["point_hit"]].sort_values("similarity", ascending=False)
+    return {"localises": hits.iloc[0] if len(hits) else None, "fails": misses.iloc[0] if len(misses) else None,
+            "counts": {"pairs": int(len(m)), "hits": int(m["point_hit"].sum())}}

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from ..labels import LEADS
 from .style import house_style, new_figure
 
-__all__ = ["plot_highlights", "plot_receptive_field"]
+__all__ = ["plot_highlights", "plot_receptive_field", "plot_lifts"]
 
 
 def plot_highlights(signals, highlights: Mapping, *, fs: float = 100.0, leads: Sequence[str] = ("II", "V1", "V5"),
@@ -105,6 +105,60 @@ def plot_receptive_field(rf, *, step: int | None = None, title: str | None = Non
         ax.set_xlabel("time (s)")
         ax.set_yticks([])
         ax.set_title(title or f"what latent step {int(rf.steps[i])} sees", loc="left")
-        ax.legend(loc="upper right", fontsize=7)
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.85), fontsize=7, frameon=False)
+        fig.tight_layout()
+    return fig
+
+
+def plot_lifts(reports: Mapping, *, title: str | None = None, target: float | None = 2.0) -> Figure:
+    """Pointing-game lift of each highlight method with its 95 % interval, for one or more reports.
+
+    Parameters
+    ----------
+    reports : dict name -> report
+        Each a ``localisation`` dict of :func:`~protoecg_lib.evaluation.quality.run_quality` (method ->
+        ``{"lift", "lift_ci", "pairs", ...}``), or the whole quality result (its ``localisation`` is used).
+    target : float, optional
+        A dotted reference line (the issue's goal: lift 2); chance is the dashed line at 1.
+
+    Returns
+    -------
+    Figure
+        One Axes; the points have gid ``"lift-<report>"``, the chance line ``"chance"``.
+    """
+    reports = {k: (v["localisation"] if "localisation" in v else v) for k, v in reports.items()}
+    methods: list[str] = []
+    for rep in reports.values():
+        methods += [m for m in rep if m not in methods]
+    with house_style() as style:
+        fig = new_figure((8.0, 0.5 * len(methods) * max(1, len(reports)) + 1.6), style)
+        ax = fig.add_subplot()
+        k = len(reports)
+        for r, (name, rep) in enumerate(reports.items()):
+            color = style.palette[r % len(style.palette)]
+            for i, m in enumerate(methods):
+                if m not in rep or rep[m]["lift"] is None:
+                    continue
+                y = i + (r - (k - 1) / 2) * 0.22
+                lo, hi = rep[m]["lift_ci"]
+                lift = rep[m]["lift"]
+                ax.errorbar([lift], [y], xerr=[[max(0.0, lift - lo)], [max(0.0, hi - lift)]] if lo == lo else None,
+                            fmt="o", color=color, capsize=3, gid=f"lift-{name}",
+                            label=name if i == next(j for j, mm in enumerate(methods) if mm in rep) else None)
+                ax.text(max(hi if hi == hi else lift, lift) + 0.1, y, f"{lift:.2f}  ({rep[m]['pairs']} pairs)",
+                        va="center", fontsize=7)
+        ax.axvline(1.0, color="0.3", ls="--", lw=0.8, gid="chance")
+        if target is not None:
+            ax.axvline(target, color="0.5", ls=":", lw=0.8, gid="target")
+        ax.set_yticks(range(len(methods)), methods)
+        ax.set_ylim(len(methods) - 0.5, -0.5)
+        ax.set_xlabel("lift = hit rate / chance (1 = a blind pointer; bars: 95 % bootstrap over ECGs)")
+        xmax = max([1.0] + [v["lift_ci"][1] for rep in reports.values() for v in rep.values()
+                            if v["lift_ci"][1] == v["lift_ci"][1]] + [v["lift"] or 0 for rep in reports.values()
+                                                                      for v in rep.values()])
+        ax.set_xlim(0, xmax * 1.35 + 0.5)
+        ax.set_title(title or "does the highlight's peak fall on the evidence?", loc="left")
+        if k > 1:
+            ax.legend(loc="lower right", fontsize=7)
         fig.tight_layout()
     return fig

@@ -60,13 +60,15 @@ class ExplorerState:
         ecg_id = int(ecg_id)
         if ecg_id not in self._cache:
             kwargs = dict(model=self.model, sources=self.sources, top_k=self.top_k, threshold=self.threshold)
-            ex = explain_run_ecg(self.run, ecg_id, self.data, **kwargs)
+            ex = explain_run_ecg(self.run, ecg_id, self.data, highlight=None, **kwargs)   # what to explain
             missed = [c for c in self.true_labels(ecg_id) if c not in ex.predicted]
             if missed and ex.predicted:
-                ex = explain_run_ecg(self.run, ecg_id, self.data, labels=[*ex.predicted, *missed], **kwargs)
+                labels = [*ex.predicted, *missed]
             elif missed:   # nothing predicted: the missed true labels, most probable first
-                ex = explain_run_ecg(self.run, ecg_id, self.data, labels=sorted(missed, key=lambda c: -ex.probabilities[c]),
-                                     **kwargs)
+                labels = sorted(missed, key=lambda c: -ex.probabilities[c])
+            else:
+                labels = None
+            ex = explain_run_ecg(self.run, ecg_id, self.data, labels=labels, **kwargs)    # with highlights
             self._cache[ecg_id] = ex
         return self._cache[ecg_id]
 
@@ -104,6 +106,26 @@ class ExplorerState:
         entry = self.explain(ecg_id).label(label)
         return [(f"{k + 1}. {ev.branch} #{ev.prototype}: contribution {ev.contribution:+.2f}, similarity "
                  f"{ev.similarity:.2f} (source ECG {ev.source_ecg_id})", k) for k, ev in enumerate(entry.prototypes)]
+
+    def highlight_text(self, ecg_id: int, label: str, rank: int = 0) -> str:
+        """What the figure shades, each labelled for what it is, and the evidence check's verdict.
+
+        ``''`` for a prototype without a window (rhythm and global prototypes match the whole record).
+        """
+        from ..plotting.explanation import evidence_verdict
+
+        ev = self.explain(ecg_id).label(label).prototypes[rank]
+        if not ev.highlights:
+            return ""
+        parts = []
+        for method, entry in ev.highlights.items():
+            if method == "window":
+                parts.append(f"nominal window {entry['window']['start_s']:.2f}-{entry['window']['end_s']:.2f} s "
+                             "(blue; not an attribution)")
+            else:
+                parts.append(f"{method} peak {entry['top']['peak_s']:.2f} s (green; {entry['label']})")
+        verdict = evidence_verdict(ev)
+        return " | ".join(parts) + (f" | {verdict}" if verdict else "")
 
     def figure(self, ecg_id: int, label: str, rank: int = 0):
         from ..plotting.explanation import explanation_figure
@@ -150,7 +172,9 @@ def explanation_explorer(run, data=None, *, ecg_ids: Sequence[int] | None = None
             show_message(figure, f"label {label_dd.value}: no prototype to show")
             return
         ev = ex.label(label_dd.value).prototypes[proto_dd.value]
-        detail.value = f"<code>{html.escape(ev.describe())}</code>"
+        shaded = state.highlight_text(ecg_dd.value, label_dd.value, proto_dd.value)
+        detail.value = f"<code>{html.escape(ev.describe())}</code>" + (
+            f"<br><b>shaded:</b> {html.escape(shaded)}" if shaded else "")
         try:
             show_figure(figure, state.figure(ecg_dd.value, label_dd.value, proto_dd.value), dpi)
         except ValueError as exc:
