@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["SPARSE_RECORDS", "sparse_run", "full_size_measurements", "MEASUREMENTS_FILE"]
+__all__ = ["SPARSE_RECORDS", "sparse_run", "full_size_measurements", "MEASUREMENTS_FILE", "showcase", "case_figure"]
 
 #: Records of the chapters' sparse synthetic root (the full-size measurements use 1,500).
 SPARSE_RECORDS = 500
@@ -57,3 +57,63 @@ def full_size_measurements(path: str | Path | None = None) -> dict:
         raise FileNotFoundError(f"{path} is missing: the full-size measurements ship with the book's repository "
                                 "(book/data/evidence_quality.json); run the chapter from a clone")
     return json.loads(path.read_text())
+
+
+def showcase(model, split, evidence, labels, *, method: str = "ig", correct_only: bool = True) -> dict:
+    """Cases chosen by measurement: :func:`~protoecg_lib.evaluation.quality.pick_cases` over every
+    (prototype of ``labels``, ECG of ``split`` with evidence) pair, scored with ``window`` and ``method``.
+
+    Chapters pass the **validation** fold. Returns ``pick_cases``' dict plus ``"pairs"`` (the frame).
+    """
+    from ..evaluation.quality import highlight_pairs, pick_cases
+
+    pairs = highlight_pairs(model, split, evidence, labels=labels, methods=("window", method),
+                            correct_only=correct_only)
+    if not len(pairs):
+        return {"localises": None, "fails": None, "counts": {"pairs": 0, "hits": 0}, "pairs": pairs}
+    return {**pick_cases(pairs, method), "pairs": pairs}
+
+
+def case_figure(model, split, evidence, row, *, method: str = "ig", what: str = "case",
+                methods=("window", "occlusion", "gradient", "ig")):
+    """One showcase pair drawn with its highlights and ground truth, and a sentence saying whether it holds.
+
+    Parameters
+    ----------
+    model : ProtoECGNet
+    split : Split
+        The fold the pair comes from.
+    evidence : dict ecg_id -> {label: [EvidenceSpan]}
+    row : Series
+        A row of :func:`showcase` (``ecg_id``, ``prototype``, ``label``, ``window``).
+    method : str
+        The highlight whose peak the verdict reads.
+
+    Returns
+    -------
+    (Figure, str)
+    """
+    import numpy as np
+
+    from ..evaluation.highlights import highlights
+    from ..plotting.highlights import plot_highlights
+
+    i = int(np.flatnonzero(np.asarray(split.ecg_id) == int(row["ecg_id"]))[0])
+    x = np.asarray(split.signals[i])
+    hs = highlights(model.branches["morphology"], x, int(row["prototype"]), methods=methods,
+                    window=int(row["window"]), fs=split.fs)
+    spans = evidence[int(row["ecg_id"])][row["label"]]
+    peak = hs[method].peak / split.fs
+    start, length = hs["window"].nominal
+    a, b = start / split.fs, (start + length) / split.fs
+    on = any(s.start <= peak <= s.end for s in spans)
+    window_on = any(s.start < b and a < s.end for s in spans)
+    text = (f"{what}: ECG {int(row['ecg_id'])}, {row['label']} prototype {int(row['prototype'])}. Evidence at "
+            + ", ".join(f"{s.start:.2f}-{s.end:.2f} s" for s in spans)
+            + f"; the shaded (nominal) window {a:.2f}-{b:.2f} s {'overlaps' if window_on else 'misses'} it; the "
+            f"{method} peak at {peak:.2f} s is {'ON' if on else 'NOT on'} it, so this highlight "
+            f"{'holds' if on else 'does not hold'}.")
+    fig = plot_highlights(x, hs, fs=split.fs, evidence=spans,
+                          title=f"{what}: ECG {int(row['ecg_id'])}, {row['label']} prototype {int(row['prototype'])} "
+                                "(black bars: the evidence)")
+    return fig, text
