@@ -53,6 +53,27 @@ def evidence_verdict(ev) -> str:
     return f"check: {c['method']} peak {where} the window (no ground truth)"
 
 
+def prototype_highlights(kind: str, start: int | None, length: int | None, fs: float, num_samples: int,
+                         label: str | None = None, color: str = _WINDOW_COLOR) -> list:
+    """The bands showing a prototype (or its match) on an ECG page (spec §5, §7.3).
+
+    ``local-2d``: one band over ``[start, start + length)`` on every lead; ``global-1d``: the whole
+    rhythm strip (:meth:`Highlight.strip_only`); ``global-2d``: no band (the whole record).
+    """
+    from .ecg import Highlight
+
+    if kind not in PROTOTYPE_KINDS:
+        raise ValueError(f"unknown prototype kind {kind!r}; choose one of {sorted(PROTOTYPE_KINDS)}")
+    duration = num_samples / float(fs)
+    if kind == "global-2d":
+        return []
+    if kind == "global-1d":
+        return [Highlight.strip_only(0.0, duration, label=label, color=color)]
+    if start is None or length is None:
+        raise ValueError("a time-localised prototype needs its start and length in samples")
+    return [Highlight(start / fs, min(duration, (start + length) / fs), label=label, color=color)]
+
+
 def _codes(codes) -> str:
     return ", ".join(codes) if codes else "(none)"
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["SPARSE_RECORDS", "sparse_run", "full_size_measurements", "MEASUREMENTS_FILE", "showcase", "case_figure"]
+__all__ = ["SPARSE_RECORDS", "sparse_run", "full_size_measurements", "MEASUREMENTS_FILE", "showcase", "case_figure",
+           "explain_case", "source_figure"]
 
 #: Records of the chapters' sparse synthetic root (the full-size measurements use 1,500).
 SPARSE_RECORDS = 500
@@ -116,4 +117,56 @@ def case_figure(model, split, evidence, row, *, method: str = "ig", what: str = 
     fig = plot_highlights(x, hs, fs=split.fs, evidence=spans,
                           title=f"{what}: ECG {int(row['ecg_id'])}, {row['label']} prototype {int(row['prototype'])} "
                                 "(black bars: the evidence)")
+    return fig, text
+
+
+def explain_case(run, data, row, *, model=None, sources=None):
+    """The explanation of one showcase pair (:func:`showcase`), for ``explanation_figure``.
+
+    Explains the pair's label in the pair's ECG with every own-class prototype listed (so the pair's
+    prototype is among them) and the highlights and evidence check attached.
+
+    Returns
+    -------
+    (Explanation, int)
+        The explanation and the 0-based position of the pair's prototype in the label's list.
+    """
+    from ..evaluation.explain import explain_run_ecg
+
+    model = model if model is not None else run.load_model()
+    top_k = model.branches["morphology"].config.prototypes_per_class
+    ex = explain_run_ecg(run, int(row["ecg_id"]), data, model=model, sources=sources, labels=[row["label"]],
+                         top_k=top_k)
+    listed = ex.label(row["label"]).prototypes
+    k = next(i for i, ev in enumerate(listed) if ev.branch == "morphology" and ev.prototype == int(row["prototype"]))
+    return ex, k
+
+
+def source_figure(run, data, evidence, prototype: int, *, what: str = "prototype"):
+    """A morphology prototype on its source training ECG, its window shaded and the ground truth of its
+    label marked, with a sentence saying whether the window holds that evidence (chapter 8).
+
+    Returns
+    -------
+    (Figure, str)
+    """
+    from ..plotting import Highlight, plot_ecg
+    from ..plotting.gallery import evidence_highlights
+
+    rec = run.prototype_sources("morphology")[int(prototype)]
+    if not rec.projected:
+        raise ValueError(f"morphology prototype {prototype} was not projected ({rec.reason}); nothing to show")
+    spans = evidence.get(int(rec.ecg_id), {}).get(rec.label, [])
+    scale = data.fs / float(rec.sampling_rate or data.fs)
+    a, b = rec.start_sample * scale / data.fs, (rec.start_sample + rec.length_samples) * scale / data.fs
+    holds = any(s.start < b and a < s.end for s in spans)
+    text = (f"{what}: {rec.label} prototype {rec.index}, projected onto training ECG {rec.ecg_id}, window "
+            f"{a:.2f}-{b:.2f} s; the {rec.label} evidence of that ECG lies at "
+            + (", ".join(f"{s.start:.2f}-{s.end:.2f} s" for s in spans) or "(none found)")
+            + f": the prototype's window {'HOLDS' if holds else 'does NOT hold'} it.")
+    fig = plot_ecg(data.signal(int(rec.ecg_id)), data.fs, width=10.0,
+                   highlights=[Highlight(a, b, label=f"prototype {rec.index} window (nominal)")]
+                   + evidence_highlights(spans, label=f"{rec.label} evidence"),
+                   title=f"{what}: source ECG {rec.ecg_id} of {rec.label} prototype {rec.index} "
+                         f"({', '.join(rec.source_labels or [])})")
     return fig, text
