@@ -327,3 +327,108 @@ def test_quality_report_schema_and_cli(tmp_path, capsys):
     assert set(printed["localisation"]) <= {"window", "ig"}
     assert main(["quality", "--run", str(run.path), "--n-boot", "20", "--max-pairs", "5", "--methods", "window"]) == 0
     assert "pointing game" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- explanations carry the highlights
+def test_explanation_carries_labelled_highlights_and_an_evidence_check(tmp_path):
+    from conftest import build_tiny_run
+    from protoecg_lib.data import load_ptbxl
+    from protoecg_lib.evaluation.explain import explain_run_ecg, save_explanation
+    from protoecg_lib.plotting.explanation import explanation_figure
+    from protoecg_lib.widgets import ExplorerState
+
+    root = write_synthetic_root(tmp_path / "s", 80, seed=2, evidence="sparse")
+    data = load_ptbxl(root)
+    run = build_tiny_run(tmp_path / "run", data, num_train=40)
+    truth = load_evidence(root)
+    ecg_id = next(int(e) for e in data.split("test").ecg_id if truth.get(int(e), {}).get("PVC"))
+    ex = explain_run_ecg(run, ecg_id, data, labels=["PVC"], top_k=2)
+    ev = ex.label("PVC").prototypes[0]
+    assert set(ev.highlights) == {"window", "ig"}
+    assert "not an attribution" in ev.highlights["window"]["label"]
+    assert ev.highlights["ig"]["label"].startswith("integrated gradients")
+    assert ev.highlights["window"]["window"]["start_s"] == pytest.approx(ev.match_start / data.fs)
+    check = ev.evidence_check
+    peak = ev.highlights["ig"]["top"]["peak_s"]
+    on = any(s.start <= peak <= s.end for s in truth[ecg_id]["PVC"])
+    assert check["basis"] == "synthetic evidence" and check["holds"] is on and check["peak_on_evidence"] is on
+    assert ("holds" if on else "does NOT hold") in ev.describe()
+    saved = json.loads(ex.to_json())
+    entry = saved["labels"][0]["prototypes"][0]
+    assert entry["highlights"]["ig"]["top"]["peak_s"] == pytest.approx(peak) and entry["evidence_check"]["holds"] is on
+    # only the listed own-class time-localised prototypes get highlights
+    assert all(p.highlights is None for p in ex.label("PVC").against if p.kind != "local-2d")
+    plain = explain_run_ecg(run, ecg_id, data, labels=["PVC"], top_k=2, highlight=None)
+    assert plain.label("PVC").prototypes[0].highlights is None
+    fig = explanation_figure(ex, 0, "PVC")
+    legend = [t.get_text() for a in fig.axes if a.get_legend() for t in a.get_legend().get_texts()]
+    assert any("not an attribution" in t for t in legend) and any(t.startswith("ig peak") for t in legend)
+    assert "check vs ground truth" in fig.axes[0].get_title(loc="left")
+    paths = save_explanation(ex, tmp_path / "out")
+    assert json.loads(paths[0].read_text())["labels"][0]["prototypes"][0]["evidence_check"] is not None
+    state = ExplorerState(run, data, ecg_ids=[ecg_id])
+    label = next(e.label for e in state.explain(ecg_id).labels if e.prototypes and e.prototypes[0].highlights)
+    text = state.highlight_text(ecg_id, label, 0)
+    assert "nominal window" in text and "not an attribution" in text and "ig peak" in text
+
+
+def test_evidence_check_without_ground_truth():
+    from protoecg_lib.evaluation.evidence_check import check_evidence
+    from protoecg_lib.synthetic import EvidenceSpan
+
+    entry = {"method": "ig", "window": {"start_s": 3.0, "end_s": 3.93}, "top": {"peak_s": 5.1}}
+    c = check_evidence(entry, None)
+    assert c["holds"] is False and c["peak_in_window"] is False and "outside" in c["why"]
+    c = check_evidence(entry, [EvidenceSpan(("II",), 5.0, 5.2)], "detected ectopic beats")
+    assert c["holds"] is True and c["window_on_evidence"] is False and c["basis"] == "detected ectopic beats"
+
+
+def test_pick_cases_and_sources_on_evidence():
+    import pandas as pd
+
+    from protoecg_lib.evaluation.localisation import sources_on_evidence
+    from protoecg_lib.evaluation.quality import pick_cases
+    from protoecg_lib.runs import PrototypeSource
+    from protoecg_lib.synthetic import EvidenceSpan
+
+    rows = []
+    for ecg, proto, point, window_hit, sim in ((1, 0, True, True, 9.0), (2, 0, True, False, 8.0), (3, 1, False, False, 7.0),
+                                               (4, 1, False, True, 10.0)):
+        rows.append(dict(ecg_id=ecg, prototype=proto, label="PVC", method="ig", point_hit=point, hit=point,
+                         similarity=sim, window=0))
+        rows.append(dict(ecg_id=ecg, prototype=proto, label="PVC", method="window", point_hit=window_hit,
+                         hit=window_hit, similarity=sim, window=0))
+    cases = pick_cases(pd.DataFrame(rows), "ig")
+    assert cases["localises"]["ecg_id"] == 2          # on the evidence while the window misses it
+    assert cases["fails"]["ecg_id"] == 4              # the most similar miss
+    assert cases["counts"] == {"pairs": 4, "hits": 2}
+    with pytest.raises(ValueError, match="gradient"):
+        pick_cases(pd.DataFrame(rows), "gradient")
+    src = [PrototypeSource(index=0, branch="morphology", label="PVC", class_index=0, projected=True, ecg_id=7,
+                           window_index=0, start_sample=100, length_samples=93, sampling_rate=100),
+           PrototypeSource(index=1, branch="morphology", label="PVC", class_index=0, projected=True, ecg_id=7,
+                           window_index=0, start_sample=500, length_samples=93, sampling_rate=100)]
+    ev = {7: {"PVC": [EvidenceSpan(("II",), 1.5, 1.7)]}}
+    table = sources_on_evidence(src, ev, 100, 1000)
+    assert table["on_evidence"].tolist() == [True, False]
+    # windows [s, s + 93) overlapping samples 150-169: s = 58 .. 169, of the 908 starts 0 .. 907
+    assert table["chance"].iloc[0] == pytest.approx(112 / 908)
+
+
+def test_highlight_figures_label_what_they_show():
+    from protoecg_lib.evaluation.highlights import highlights
+    from protoecg_lib.plotting.highlights import plot_highlights, plot_lifts, plot_receptive_field
+    from protoecg_lib.synthetic import EvidenceSpan
+
+    b = _branch()
+    x = 0.2 * np.random.default_rng(3).standard_normal((12, 1000)).astype(np.float32)
+    hs = highlights(b, x, 1, methods=("window", "gradient"))
+    fig = plot_highlights(x, hs, evidence=[EvidenceSpan(("II",), 2.0, 2.2)])
+    gids = {a.get_gid() for ax in fig.axes for a in ax.get_children()}
+    assert {"window", "top-gradient", "profile-gradient", "evidence"} <= gids
+    rf = receptive_field(b, signals=x[None], steps=[16])
+    fig = plot_receptive_field(rf)
+    assert {"nominal", "theoretical", "effective"} <= {a.get_gid() for a in fig.axes[0].get_children()}
+    rep = {"window": {"lift": 1.2, "lift_ci": [0.5, 2.0], "pairs": 10}, "ig": {"lift": 4.0, "lift_ci": [3.0, 5.0], "pairs": 10}}
+    fig = plot_lifts({"val": rep, "test": {"localisation": rep}})
+    assert "chance" in {a.get_gid() for a in fig.axes[0].get_children()}
