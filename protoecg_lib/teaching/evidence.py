@@ -167,6 +167,5 @@ def source_figure(run, data, evidence, prototype: int, *, what: str = "prototype
     fig = plot_ecg(data.signal(int(rec.ecg_id)), data.fs, width=10.0,
                    highlights=[Highlight(a, b, label=f"prototype {rec.index} window (nominal)")]
                    + evidence_highlights(spans, label=f"{rec.label} evidence"),
-                   title=f"{what}: source ECG {rec.ecg_id} of {rec.label} prototype {rec.index} "
-                         f"({', '.join(rec.source_labels or [])})")
+                   title=f"source ECG {rec.ecg_id} of {rec.label} prototype {rec.index}")
     return fig, text
