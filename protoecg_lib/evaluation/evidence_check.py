@@ -7,7 +7,7 @@ lists, this module adds
 
 * ``highlights``: the nominal window and the faithful highlight (default ``ig``, the method chosen on
   the validation fold, :data:`~protoecg_lib.evaluation.highlights.DEFAULT_HIGHLIGHT`), each a JSON
-  entry labelled for what it is (:meth:`~protoecg_lib.evaluation.highlights.Highlight.to_json`);
+  entry labelled for what it is (:meth:`~protoecg_lib.evaluation.highlights.SimilarityHighlight.to_json`);
 * ``evidence_check``: a verdict. With ground truth for the prototype's label in this ECG (synthetic
   evidence spans, or ectopic beats detected in a real ECG, :mod:`~protoecg_lib.evaluation.ectopic`),
   ``holds`` says whether the highlight's peak lies on the evidence, and ``window_on_evidence`` whether
@@ -36,7 +36,7 @@ def _overlaps(a: float, b: float, spans) -> bool:
 
 
 def check_evidence(entry: Mapping, spans: Sequence | None, basis: str | None = None) -> dict:
-    """The verdict for one highlight JSON entry (:meth:`Highlight.to_json`) against ground truth.
+    """The verdict for one highlight JSON entry (:meth:`~protoecg_lib.evaluation.highlights.SimilarityHighlight.to_json`) against ground truth.
 
     Parameters
     ----------

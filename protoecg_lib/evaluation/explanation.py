@@ -77,7 +77,7 @@ class PrototypeEvidence:
     highlights : dict or None
         Time-localised prototypes the explanation shows: ``{"window": ..., "<method>": ...}``, the
         nominal window (not an attribution) and the faithful highlight of the match's window
-        similarity, each labelled (:meth:`~protoecg_lib.evaluation.highlights.Highlight.to_json`).
+        similarity, each labelled (:meth:`~protoecg_lib.evaluation.highlights.SimilarityHighlight.to_json`).
     evidence_check : dict or None
         Whether the shaded window holds the evidence
         (:func:`~protoecg_lib.evaluation.evidence_check.check_evidence`): ``holds``, ``basis``, ``why``.

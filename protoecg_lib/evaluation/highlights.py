@@ -15,7 +15,7 @@ backbone sees about 4.3 s of input (:mod:`protoecg_lib.evaluation.receptive_fiel
 * ``gradient`` -- gradient x input of ``s_j,w*`` (one backward pass).
 * ``ig`` -- integrated gradients (:func:`integrated_gradients`) from an all-zero (flat 0 mV) baseline.
 
-Every method returns the same :class:`Highlight`: a per-lead relevance ``(12, N)`` (None for
+Every method returns the same :class:`SimilarityHighlight`: a per-lead relevance ``(12, N)`` (None for
 ``window``), a time profile ``(N,)``, the **top segment** (the ``top_length``-sample interval with
 the largest summed profile; by default as long as the nominal window, so the two compare at equal
 size), the peak sample, and a ranking of the leads inside the top segment.
@@ -38,7 +38,7 @@ from ..labels import LEADS
 from ..models.prototypes import SCALED_COSINE_EPS
 from .receptive_field import theoretical_spans
 
-__all__ = ["HIGHLIGHT_METHODS", "DEFAULT_HIGHLIGHT", "HIGHLIGHT_DESCRIPTIONS", "Highlight", "window_crop", "window_similarity_fn",
+__all__ = ["HIGHLIGHT_METHODS", "DEFAULT_HIGHLIGHT", "HIGHLIGHT_DESCRIPTIONS", "SimilarityHighlight", "window_crop", "window_similarity_fn",
            "integrated_gradients", "highlight", "highlights", "top_segment", "best_window"]
 
 #: Highlight methods, in the order reports list them.
@@ -59,7 +59,7 @@ _STRIDE = 32   # total time stride of the ResNet-18 backbones (5 halvings)
 
 
 @dataclass
-class Highlight:
+class SimilarityHighlight:
     """Where one prototype's window similarity in one ECG comes from, by one method.
 
     Attributes
@@ -224,7 +224,7 @@ def integrated_gradients(f, x: Tensor, baseline: Tensor | None = None, steps: in
 def highlight(branch, signals, prototype: int, method: str = "occlusion", *, window: int | None = None,
               fs: float = 100.0, top_length: int | None = None, segment_s: float = 0.25, stride_s: float = 0.05,
               ig_steps: int = 16, signed: bool = False, smooth_s: float = 0.1, lead_occlusion: bool = True,
-              batch_size: int = 64, similarity: float | None = None) -> Highlight:
+              batch_size: int = 64, similarity: float | None = None) -> SimilarityHighlight:
     """Attribute the window similarity of one (ECG, prototype) pair to the input.
 
     Parameters
@@ -259,7 +259,7 @@ def highlight(branch, signals, prototype: int, method: str = "occlusion", *, win
 
     Returns
     -------
-    Highlight
+    SimilarityHighlight
     """
     if method not in HIGHLIGHT_METHODS:
         raise ValueError(f"unknown highlight method {method!r}; choose one of {HIGHLIGHT_METHODS}")
@@ -290,7 +290,7 @@ def highlight(branch, signals, prototype: int, method: str = "occlusion", *, win
         profile[nominal[0]:nominal[0] + nominal[1]] = 1.0
         top, peak = nominal, nominal[0] + nominal[1] // 2
         leads = np.full(12, 1 / 12)
-        return Highlight(method, int(prototype), int(window), float(sim), nominal, top, int(peak), profile, None,
+        return SimilarityHighlight(method, int(prototype), int(window), float(sim), nominal, top, int(peak), profile, None,
                          leads, (c0, c1), fs, time.perf_counter() - t0)
     if method == "occlusion":
         seg = max(1, int(round(segment_s * fs)))
@@ -349,11 +349,11 @@ def highlight(branch, signals, prototype: int, method: str = "occlusion", *, win
     else:
         w = np.abs(relevance[:, start:start + top_length]).sum(1)
     leads = w / w.sum() if w.sum() > 0 else np.full(12, 1 / 12)
-    return Highlight(method, int(prototype), int(window), float(sim), nominal, top, peak, profile, relevance,
+    return SimilarityHighlight(method, int(prototype), int(window), float(sim), nominal, top, peak, profile, relevance,
                      leads, (c0, c1), fs, time.perf_counter() - t0, extra)
 
 
-def highlights(branch, signals, prototype: int, methods=HIGHLIGHT_METHODS, **options) -> dict[str, Highlight]:
+def highlights(branch, signals, prototype: int, methods=HIGHLIGHT_METHODS, **options) -> dict[str, SimilarityHighlight]:
     """:func:`highlight` for several methods on the same pair (the best window is found once)."""
     window = options.pop("window", None)
     if window is None:

@@ -19,7 +19,7 @@ def plot_highlights(signals, highlights: Mapping, *, fs: float = 100.0, leads: S
     Parameters
     ----------
     signals : array, shape (12, N)
-    highlights : dict method -> Highlight
+    highlights : dict method -> SimilarityHighlight
         :func:`protoecg_lib.evaluation.highlights.highlights`.
     leads : sequence of str
         Leads drawn (one axis each), then one axis with the relevance profiles.

@@ -3,8 +3,8 @@
 In the ``sparse`` tier (:class:`.generate.SyntheticConfig` ``evidence='sparse'``) an intermittent
 label of :data:`.findings.INTERMITTENT_LABELS` (CRBBB, CLBBB) is drawn in 1-3 consecutive conducted
 beats only (template key ``'Nx'``); every other beat keeps the normal conducted template, and the
-label's evidence lies on the blocked beats only (selector ``episodic`` of :mod:`.record`). Isolated
-PVCs and PACs need no template of their own: :mod:`.record` draws 1-2 of them per record.
+label's evidence lies on the blocked beats only (selector ``episodic`` of ``protoecg_lib.synthetic.record``). Isolated
+PVCs and PACs need no template of their own: ``protoecg_lib.synthetic.record`` draws 1-2 of them per record.
 """
 from __future__ import annotations
 
