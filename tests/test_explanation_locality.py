@@ -367,8 +367,10 @@ def test_explanation_carries_labelled_highlights_and_an_evidence_check(tmp_path)
     paths = save_explanation(ex, tmp_path / "out")
     assert json.loads(paths[0].read_text())["labels"][0]["prototypes"][0]["evidence_check"] is not None
     state = ExplorerState(run, data, ecg_ids=[ecg_id])
-    label = next(e.label for e in state.explain(ecg_id).labels if e.prototypes and e.prototypes[0].highlights)
+    label = next(e.label for e in state.explain(ecg_id).labels if e.prototypes and e.prototypes[0].kind == "local-2d")
+    assert state.explain(ecg_id).label(label).prototypes[0].highlights is None     # computed when shown
     text = state.highlight_text(ecg_id, label, 0)
+    assert state.explain(ecg_id).label(label).prototypes[0].evidence_check is not None
     assert "nominal window" in text and "not an attribution" in text and "ig peak" in text
 
 

@@ -96,7 +96,8 @@ def ecg_evidence(data, ecg_id: int) -> tuple[dict, str | None]:
 
 
 def attach_highlights(explanation, model, *, method: str | None = None, evidence: Mapping | None = None,
-                      basis: str | None = None, lists: Sequence[str] = ("for",), **options) -> None:
+                      basis: str | None = None, lists: Sequence[str] = ("for",), labels: Sequence[str] | None = None,
+                      **options) -> None:
     """Compute highlights and the evidence check for the time-localised prototypes an explanation lists.
 
     Parameters
@@ -111,6 +112,8 @@ def attach_highlights(explanation, model, *, method: str | None = None, evidence
         Ground truth for this ECG (:func:`ecg_evidence`).
     lists : sequence of {'for', 'against', 'strongest'}
         Which lists get highlights (default the label's own prototypes, the ones figures show).
+    labels : sequence of str, optional
+        Only these explained labels (a viewer that shows one label at a time); default all.
     **options
         Passed to :func:`~protoecg_lib.evaluation.highlights.highlight`.
     """
@@ -123,6 +126,8 @@ def attach_highlights(explanation, model, *, method: str | None = None, evidence
     done: dict[tuple[str, int], dict] = {}
     x = explanation.signals
     for entry in explanation.labels:
+        if labels is not None and entry.label not in labels:
+            continue
         for which in lists:
             for ev in entry.listed(which):
                 if ev.kind != "local-2d":

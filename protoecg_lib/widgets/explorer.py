@@ -43,6 +43,8 @@ class ExplorerState:
         if not self.ecg_ids:
             raise ValueError(f"no ECG to explore: the test fold of {self.data.root} is empty; pass ecg_ids=")
         self._cache: dict[int, object] = {}
+        self._highlighted: set[tuple[int, str]] = set()
+        self._evidence: dict[int, tuple] = {}
 
     def true_labels(self, ecg_id: int) -> list[str]:
         return list(self.data.records.loc[int(ecg_id), "codes"])
@@ -70,7 +72,7 @@ class ExplorerState:
                 labels = sorted(missed, key=lambda c: -ex.probabilities[c])
             else:
                 labels = None
-            ex = explain_run_ecg(self.run, ecg_id, self.data, labels=labels, **kwargs)    # with highlights
+            ex = explain_run_ecg(self.run, ecg_id, self.data, labels=labels, highlight=None, **kwargs)
             self._cache[ecg_id] = ex
         return self._cache[ecg_id]
 
@@ -109,6 +111,21 @@ class ExplorerState:
         return [(f"{k + 1}. {ev.branch} #{ev.prototype}: contribution {ev.contribution:+.2f}, similarity "
                  f"{ev.similarity:.2f} (source ECG {ev.source_ecg_id})", k) for k, ev in enumerate(entry.prototypes)]
 
+    def highlighted(self, ecg_id: int, label: str):
+        """The explanation with highlights and the evidence check attached for ``label`` (computed when the
+        label is first shown: about 0.03-0.2 s per listed prototype on a CPU, not for every label at once)."""
+        from ..evaluation.evidence_check import attach_highlights, ecg_evidence
+
+        ex = self.explain(ecg_id)
+        key = (int(ecg_id), label)
+        if key not in self._highlighted:
+            if self._evidence.get(int(ecg_id)) is None:
+                self._evidence[int(ecg_id)] = ecg_evidence(self.data, int(ecg_id))
+            evidence, basis = self._evidence[int(ecg_id)]
+            attach_highlights(ex, self.model, evidence=evidence, basis=basis, labels=[label])
+            self._highlighted.add(key)
+        return ex
+
     def highlight_text(self, ecg_id: int, label: str, rank: int = 0) -> str:
         """What the figure shades, each labelled for what it is, and the evidence check's verdict.
 
@@ -116,7 +133,7 @@ class ExplorerState:
         """
         from ..plotting.explanation import evidence_verdict
 
-        ev = self.explain(ecg_id).label(label).prototypes[rank]
+        ev = self.highlighted(ecg_id, label).label(label).prototypes[rank]
         if not ev.highlights:
             return ""
         parts = []
@@ -132,7 +149,7 @@ class ExplorerState:
     def figure(self, ecg_id: int, label: str, rank: int = 0):
         from ..plotting.explanation import explanation_figure
 
-        return explanation_figure(self.explain(ecg_id), rank, label, width=9.0)
+        return explanation_figure(self.highlighted(ecg_id, label), rank, label, width=9.0)
 
 
 def explanation_explorer(run, data=None, *, ecg_ids: Sequence[int] | None = None, model=None, top_k: int = 3,
