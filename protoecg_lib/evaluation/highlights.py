@@ -190,11 +190,12 @@ def _occluded(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
 
 
 def integrated_gradients(f, x: Tensor, baseline: Tensor | None = None, steps: int = 16) -> Tensor:
-    """Integrated gradients of a scalar function ``f`` at one input, by the midpoint rule.
+    """Integrated gradients of a scalar function ``f`` at one input, by Gauss-Legendre quadrature.
 
-    ``IG_i(x) = (x_i - x'_i) * mean_k df/dx_i (x' + a_k (x - x'))`` with ``a_k = (k + 0.5) / steps``
-    (Sundararajan et al., 2017); all ``steps`` points go through ``f`` in one batch. By the
-    completeness property ``sum_i IG_i`` approaches ``f(x) - f(x')`` as ``steps`` grows.
+    ``IG_i(x) = (x_i - x'_i) * sum_k w_k df/dx_i (x' + a_k (x - x'))`` with the ``steps`` Gauss-Legendre
+    nodes ``a_k`` and weights ``w_k`` of [0, 1] (they sum to 1; Sundararajan et al., 2017). All points go
+    through ``f`` in one batch. By the completeness property ``sum_i IG_i`` approaches
+    ``f(x) - f(x')`` as ``steps`` grows; for a linear ``f`` it is exact.
 
     Parameters
     ----------
@@ -214,10 +215,13 @@ def integrated_gradients(f, x: Tensor, baseline: Tensor | None = None, steps: in
     if steps < 1:
         raise ValueError(f"integrated gradients needs steps >= 1, got {steps}")
     base = torch.zeros_like(x) if baseline is None else baseline
-    alphas = ((torch.arange(steps, dtype=x.dtype) + 0.5) / steps).reshape(-1, *([1] * (x.ndim - 1)))
+    nodes, weights = np.polynomial.legendre.leggauss(int(steps))                  # on [-1, 1]
+    shape = (-1, *([1] * (x.ndim - 1)))
+    alphas = torch.as_tensor((nodes + 1) / 2, dtype=x.dtype).reshape(shape)       # (steps, 1, ...)
+    w = torch.as_tensor(weights / 2, dtype=x.dtype).reshape(shape)                # sums to 1
     path = (base + alphas * (x - base)).detach().requires_grad_(True)            # (steps, ...)
     (grad,) = torch.autograd.grad(f(path).sum(), path)
-    return ((x - base) * grad.mean(0, keepdim=True)).detach()
+    return ((x - base) * (w * grad).sum(0, keepdim=True)).detach()
 
 
 # --------------------------------------------------------------------------- one highlight
