@@ -119,7 +119,8 @@ def plot_lifts(reports: Mapping, *, title: str | None = None, target: float | No
         Each a ``localisation`` dict of :func:`~protoecg_lib.evaluation.quality.run_quality` (method ->
         ``{"lift", "lift_ci", "pairs", ...}``), or the whole quality result (its ``localisation`` is used).
     target : float, optional
-        A dotted reference line (the issue's goal: lift 2); chance is the dashed line at 1.
+        A dotted reference line (the issue's goal: lift 2); chance is the dashed line at 1. The local
+        variant's ``local_window`` is drawn on the row of the nominal ``window``.
 
     Returns
     -------
@@ -127,6 +128,8 @@ def plot_lifts(reports: Mapping, *, title: str | None = None, target: float | No
         One Axes; the points have gid ``"lift-<report>"``, the chance line ``"chance"``.
     """
     reports = {k: (v["localisation"] if "localisation" in v else v) for k, v in reports.items()}
+    # the local variant's nominal window shares the nominal window's row
+    reports = {k: {("window" if m == "local_window" else m): r for m, r in v.items()} for k, v in reports.items()}
     methods: list[str] = []
     for rep in reports.values():
         methods += [m for m in rep if m not in methods]
@@ -150,7 +153,7 @@ def plot_lifts(reports: Mapping, *, title: str | None = None, target: float | No
         ax.axvline(1.0, color="0.3", ls="--", lw=0.8, gid="chance")
         if target is not None:
             ax.axvline(target, color="0.5", ls=":", lw=0.8, gid="target")
-        ax.set_yticks(range(len(methods)), methods)
+        ax.set_yticks(range(len(methods)), ["window (nominal)" if m == "window" else m for m in methods])
         ax.set_ylim(len(methods) - 0.5, -0.5)
         ax.set_xlabel("lift = hit rate / chance (1 = a blind pointer; bars: 95 % bootstrap over ECGs)")
         xmax = max([1.0] + [v["lift_ci"][1] for rep in reports.values() for v in rep.values()
