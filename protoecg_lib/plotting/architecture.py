@@ -183,8 +183,12 @@ def _branch_texts(s: BranchSummary) -> tuple[str, str, str, str]:
 
 
 def plot_architecture(config: ModelConfig | str | ArchitectureSummary = "paper", num_samples: int = 1000, *,
-                      title: str | None = None, figsize: tuple[float, float] = (15.0, 6.4)) -> Figure:
+                      title: str | None = None, figsize: tuple[float, float] = (9.0, 11.0)) -> Figure:
     """Diagram of ProtoECGNet with the real shapes and parameter counts of ``config``.
+
+    Top to bottom: the input, the three branches side by side (backbone, add-on, prototypes,
+    similarities), the concatenated similarities, the fusion head and the logits. Portrait, so
+    that it stays readable at the width of a book column.
 
     Parameters
     ----------
@@ -204,49 +208,50 @@ def plot_architecture(config: ModelConfig | str | ArchitectureSummary = "paper",
     summary = config if isinstance(config, ArchitectureSummary) else architecture_summary(config, num_samples)
     with house_style() as style:
         fig = new_figure(figsize)
-        ax = fig.add_axes((0.005, 0.005, 0.99, 0.90))
+        ax = fig.add_axes((0.0, 0.0, 1.0, 0.955))
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.axis("off")
         grey = style.other_color
-        # input
-        _box(ax, 0.005, 0.40, 0.085, 0.20,
-             f"ECG\n{_shape((12, summary.num_samples))}\nfloat32, mV\n12 leads", grey, size=8.5)
-        cols = (0.115, 0.285, 0.445, 0.615)          # backbone, add-on, prototypes, similarities
-        widths = (0.155, 0.145, 0.155, 0.125)
-        rows = (0.68, 0.355, 0.03)
-        height = 0.27
-        for s, y in zip(summary.branches, rows):
+        in_w, in_h, in_y = 0.40, 0.055, 0.935
+        _box(ax, 0.5 - in_w / 2, in_y, in_w, in_h,
+             f"ECG {_shape((12, summary.num_samples))}, float32 in mV, 12 leads", grey, size=8.5)
+        gap = 0.02
+        col_w = (1 - 4 * gap) / 3
+        xs = [gap + k * (col_w + gap) for k in range(3)]
+        box_h, step = 0.118, 0.145
+        top = 0.682                                      # bottom edge of the first box of a column
+        for s, x in zip(summary.branches, xs):
             color = style.branch_color(s.name)
-            ax.text(cols[0], y + height + 0.006, f"{s.name} branch ({s.num_classes} labels)", fontsize=9,
-                    fontweight="bold", color=color, va="bottom")
-            ax.text(cols[3] + widths[3], y + height + 0.006,
-                    f"branch total {s.total_params:,} (own last layer {s.num_prototypes} → {s.num_classes}: "
-                    f"{s.last_layer_params:,}, not used by the fusion)", fontsize=7, color="0.35", va="bottom",
-                    ha="right")
-            texts = _branch_texts(s)
-            for x, w, text in zip(cols, widths, texts):
-                _box(ax, x, y, w, height, text, color, size=7.6)
-            for (x0, w0), x1 in zip(zip(cols, widths), cols[1:]):
-                _arrow(ax, x0 + w0, y + height / 2, x1, y + height / 2)
-            _arrow(ax, 0.09, 0.5, cols[0], y + height / 2, color=grey)
-        # concatenation, fusion, output
-        cx, cw = 0.765, 0.075
+            ax.text(x + col_w / 2, top + box_h + 0.047, f"{s.name} branch", fontsize=10, fontweight="bold",
+                    color=color, ha="center", va="bottom")
+            ax.text(x + col_w / 2, top + box_h + 0.012,
+                    f"{s.num_classes} labels, {s.total_params:,} parameters\n(own last layer "
+                    f"{s.num_prototypes} → {s.num_classes}: {s.last_layer_params:,}; unused by the fusion)",
+                    fontsize=6.8, color="0.3", ha="center", va="bottom", linespacing=1.3)
+            _arrow(ax, 0.5, in_y, x + col_w / 2, top + box_h + 0.078, color=grey)
+            for k, text in enumerate(_branch_texts(s)):
+                y = top - k * step
+                _box(ax, x, y, col_w, box_h, text, color, size=7.8)
+                if k:
+                    _arrow(ax, x + col_w / 2, y + step, x + col_w / 2, y + box_h)
+        last = top - 3 * step                            # bottom edge of the similarity boxes
+        cat_y, cat_h = last - 0.09, 0.062
         sizes = " + ".join(str(s.num_prototypes) for s in summary.branches)
-        _box(ax, cx, 0.30, cw, 0.40, f"concatenate\n{sizes}\n= {summary.fusion_in}\nsimilarities\n"
-             f"{_shape((summary.fusion_in,))}", grey, size=7.8)
-        for y in rows:
-            _arrow(ax, cols[3] + widths[3], y + height / 2, cx, min(max(y + height / 2, 0.32), 0.68))
-        fx, fw = 0.855, 0.07
+        _box(ax, 0.2, cat_y, 0.6, cat_h, f"concatenate: {sizes} = {summary.fusion_in} similarities "
+             f"{_shape((summary.fusion_in,))}", grey, size=8.5)
+        for x in xs:
+            _arrow(ax, x + col_w / 2, last, min(max(x + col_w / 2, 0.25), 0.75), cat_y + cat_h)
         bias = "with bias" if summary.fusion_bias else "no bias"
-        _box(ax, fx, 0.36, fw, 0.28, f"fusion\nLinear\n{summary.fusion_in} → {summary.fusion_out}\n{bias}\n"
-             f"{summary.fusion_params:,}\nparameters", "#000000", size=7.8, fill=0.06)
-        _arrow(ax, cx + cw, 0.5, fx, 0.5)
-        ox, ow = 0.938, 0.058
-        _box(ax, ox, 0.40, ow, 0.20, f"{summary.fusion_out}\nlogits\n{_shape((summary.fusion_out,))}\n"
-             "→ sigmoid", "#000000", size=7.8, fill=0.06)
-        _arrow(ax, fx + fw, 0.5, ox, 0.5)
-        fig.suptitle(title or (f"ProtoECGNet, {summary.preset} preset: {summary.model_params:,} parameters "
-                               "(backbones, add-ons, prototypes and fusion head)"), x=0.01, ha="left")
+        fus_y, fus_h = cat_y - 0.095, 0.07
+        _box(ax, 0.06, fus_y, 0.5, fus_h, f"fusion: Linear({summary.fusion_in} → {summary.fusion_out}), {bias}\n"
+             f"{summary.fusion_params:,} parameters", "#000000", size=8.5, fill=0.06)
+        _box(ax, 0.64, fus_y, 0.30, fus_h, f"{summary.fusion_out} logits {_shape((summary.fusion_out,))}\n"
+             "→ sigmoid → probabilities", "#000000", size=8.5, fill=0.06)
+        _arrow(ax, 0.5, cat_y, 0.31, fus_y + fus_h)
+        _arrow(ax, 0.56, fus_y + fus_h / 2, 0.64, fus_y + fus_h / 2)
+        fig.suptitle(title or (f"ProtoECGNet, {summary.preset} preset: {summary.model_params:,} parameters\n"
+                               "(backbones, add-ons, prototypes and fusion head)"), x=0.02, y=0.995, ha="left",
+                     va="top")
     fig._protoecg_summary = summary
     return fig
