@@ -35,7 +35,7 @@ def test_figure_numbers_are_the_models(preset):
         branch, o = model.branches[name], out.branches[name]
         for n in (count(branch.backbone), count(branch.add_on), branch.prototype_layer.prototypes.numel()):
             assert f"{n:,} parameters" in text, (name, n)
-        assert f"branch total {count(branch):,}" in text
+        assert f"{branch.num_classes} labels, {count(branch):,} parameters" in text      # whole branch
         assert f"{branch.num_prototypes} prototypes" in text
         assert f"({branch.num_prototypes}, " in text                       # prototype shape
         if o.window_similarity.shape[-1] > 1:
