@@ -47,15 +47,12 @@ FILE_AS_HOST = re.compile(r"\.(md|py|ipynb|txt|json|csv|toml|ya?ml|cfg|ini|sh)$"
 DEFAULT_PAGES = ["book/intro.html", "notebooks/01_ptbxl_and_its_labels.html",
                  "notebooks/10_case_based_explanations.html", "book/method.html"]
 MATH_MARK = "protoecg-mathcheck"
-# Measures every display equation once MathJax has typeset the page; the result goes into a <pre>.
+# Measures every display equation once MathJax has typeset the page; the result goes into an attribute.
 MATH_PROBE = """
 <script>
 (function () {
-  function report(data) {
-    var pre = document.createElement('pre');
-    pre.id = '%(mark)s';
-    pre.textContent = JSON.stringify(data);
-    document.body.appendChild(pre);
+  function report(data) {  // an attribute of <html>: elements added to <body> can be re-rendered away
+    document.documentElement.setAttribute('data-%(mark)s', JSON.stringify(data));
   }
   function measure() {
     var wide = [], all = document.querySelectorAll('mjx-container[display="true"]');
@@ -77,7 +74,8 @@ MATH_PROBE = """
       MathJax.startup.promise.then(function () { setTimeout(measure, 200); });
     } else if (++tries < 60) { setTimeout(wait, 100); } else { report({error: 'MathJax did not start'}); }
   }
-  window.addEventListener('load', wait);
+  // not 'load': on a page with many outputs a resource that never answers offline can hold it back
+  if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', wait); } else { wait(); }
 })();
 </script>
 """ % {"mark": MATH_MARK}
@@ -224,7 +222,7 @@ def check_math_width(html_root: Path) -> list[str]:
             probe.write_text(text.replace("</body>", MATH_PROBE + "</body>", 1))
             for budget_ms in (8000, 30000, 60000):     # a loaded machine can need more (virtual) time
                 dom = _dump_dom(exe, probe.resolve().as_uri(), budget_ms)
-                found = re.search(rf'<pre id="{MATH_MARK}">(.*?)</pre>', dom, re.S)
+                found = re.search(rf'data-{MATH_MARK}="([^"]*)"', dom)
                 if found:
                     break
         finally:
