@@ -164,14 +164,14 @@ def _branch_texts(s: BranchSummary) -> tuple[str, str, str, str]:
         backbone = (f"ResNet-18, 1D\n12 leads as channels\n{_shape(s.feature_shape)}"
                     f" → mean over time\n{s.backbone_params:,} parameters")
         add_on = f"add-on\n2 × Linear, ReLU, sigmoid\n{_shape(s.latent_shape)}\n{s.add_on_params:,} parameters"
-        kind = "global vectors, cosine"
+        kind = "global vectors\ncosine"
     else:
         backbone = (f"ResNet-18, 2D\nstem kernel 12 × 7 over all leads\n{_shape(s.feature_shape)}"
                     f"\n{s.backbone_params:,} parameters")
         add_on = f"add-on\n2 × 1×1 conv, ReLU, sigmoid\n{_shape(s.latent_shape)}\n{s.add_on_params:,} parameters"
         length = s.prototype_shape[-1]
-        kind = (f"T = {length} latent steps, scaled cosine ×{s.scale:g}" if s.num_windows > 1
-                else f"whole record (T = {length}), scaled cosine ×{s.scale:g}")
+        kind = (f"T = {length} latent steps\nscaled cosine ×{s.scale:g}" if s.num_windows > 1
+                else f"whole record, T = {length}\nscaled cosine ×{s.scale:g}")
     protos = (f"{s.num_prototypes} prototypes\n{s.prototypes_per_class} per label × {s.num_classes} labels\n"
               f"shape {tuple(s.prototype_shape)}\n{kind}\n{s.prototype_params:,} parameters")
     if s.num_windows > 1:
@@ -228,11 +228,11 @@ def plot_architecture(config: ModelConfig | str | ArchitectureSummary = "paper",
             ax.text(x + col_w / 2, top + box_h + 0.012,
                     f"{s.num_classes} labels, {s.total_params:,} parameters\n(own last layer "
                     f"{s.num_prototypes} → {s.num_classes}: {s.last_layer_params:,}; unused by the fusion)",
-                    fontsize=6.8, color="0.3", ha="center", va="bottom", linespacing=1.3)
+                    fontsize=7.4, color="0.3", ha="center", va="bottom", linespacing=1.3)
             _arrow(ax, 0.5, in_y, x + col_w / 2, top + box_h + 0.078, color=grey)
             for k, text in enumerate(_branch_texts(s)):
                 y = top - k * step
-                _box(ax, x, y, col_w, box_h, text, color, size=7.8)
+                _box(ax, x, y, col_w, box_h, text, color, size=8.6)
                 if k:
                     _arrow(ax, x + col_w / 2, y + step, x + col_w / 2, y + box_h)
         last = top - 3 * step                            # bottom edge of the similarity boxes
