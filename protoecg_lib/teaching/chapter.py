@@ -11,7 +11,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from .. import settings
 from ..device import pick_device, seed_everything
 
