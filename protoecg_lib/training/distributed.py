@@ -148,8 +148,10 @@ def all_reduce_sum(values: Tensor) -> Tensor:
     if not is_distributed():
         return values
     out = values.clone()
+    if torch.distributed.get_backend() == "nccl" and out.device.type != "cuda":
+        out = out.cuda()            # NCCL reduces GPU tensors only
     torch.distributed.all_reduce(out)
-    return out
+    return out.to(values.device)
 
 
 def gather_rows(rows: Tensor) -> Tensor:
