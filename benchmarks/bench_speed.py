@@ -14,14 +14,17 @@ Paper configuration, real excerpt ECGs. Ratios are default / plain (< 1 is faste
   and the plain layers;
 * **projection** over the training split (344 ECGs in the excerpt): ``project_prototypes`` as it is
   (inference mode, 128 ECGs a batch) against the plain layers at the former 64 a batch;
-* **peak resident memory** during one joint-stage epoch over the training split plus validation,
-  measured as the growth of ``ru_maxrss`` in a fresh process per measurement (a peak cannot be
-  measured twice in one process), the default streaming batches from the cache against the plain
-  version holding a copy of the split, as the project did before.
+* **peak resident memory** during one joint-stage epoch over the training split plus validation:
+  the peak resident size (``VmHWM``, reset just before the epoch) minus the resident size then, in
+  a fresh process per measurement; the default streams batches from the cache, the plain version
+  holds a copy of the split, as the project did before. (``ru_maxrss`` would not do: on Linux a
+  child started by ``fork``/``exec`` inherits its parent's peak.)
 
 Timings alternate in one process (default, plain, plain, default, ... per round), so slow
-phases of a shared machine hit both; the table gives the median ratio over rounds and its range.
-Memory runs alternate between fresh processes.
+phases of a shared machine hit both. Each line gives the median wall time of both, the median of
+the per-round ratios and their range, the ratio of the fastest runs (the least disturbed ones: on
+a shared machine noise only adds time) and the ratio of median process CPU times. Memory runs
+alternate between fresh processes.
 """
 from __future__ import annotations
 
@@ -74,10 +77,11 @@ def build(name: str, train, fast: bool):
     return branch, criterion, optimizer
 
 
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
+def _timed(fn) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds of ``fn()``."""
+    c0, t0 = time.process_time(), time.perf_counter()
     fn()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def time_branch(ds, name: str, args) -> dict:
@@ -119,27 +123,56 @@ def time_branch(ds, name: str, args) -> dict:
     result = {}
     for part, (run_fast, run_plain) in jobs.items():
         run_fast(), run_plain()                   # warm-up (oneDNN primitives, allocator)
-        ratios, t_fast, t_plain = [], [], []
+        wall = {run_fast: [], run_plain: []}
+        cpu = {run_fast: [], run_plain: []}
         for r in range(args.rounds):
-            order = (run_fast, run_plain) if r % 2 == 0 else (run_plain, run_fast)
-            times = {fn: _timed(fn) for fn in order}
-            t_fast.append(times[run_fast])
-            t_plain.append(times[run_plain])
-            ratios.append(times[run_fast] / times[run_plain])
-        result[part] = {"ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
-                        "fast_s_median": statistics.median(t_fast), "plain_s_median": statistics.median(t_plain)}
-        print(f"  {name:10} {part:11} default {statistics.median(t_fast):7.3f} s  plain {statistics.median(t_plain):7.3f} s"
-              f"  ratio {statistics.median(ratios):.3f} [{min(ratios):.3f}, {max(ratios):.3f}]", flush=True)
+            for fn in ((run_fast, run_plain) if r % 2 == 0 else (run_plain, run_fast)):
+                w, c = _timed(fn)
+                wall[fn].append(w)
+                cpu[fn].append(c)
+        ratios = [f / p for f, p in zip(wall[run_fast], wall[run_plain])]
+        med = statistics.median
+        result[part] = {
+            "ratio_median": med(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+            "ratio_of_minima": min(wall[run_fast]) / min(wall[run_plain]),
+            "cpu_ratio_of_medians": med(cpu[run_fast]) / med(cpu[run_plain]),
+            "fast_s": wall[run_fast], "plain_s": wall[run_plain], "fast_cpu_s": cpu[run_fast], "plain_cpu_s": cpu[run_plain]}
+        print(f"  {name:10} {part:11} default {med(wall[run_fast]):7.3f} s (min {min(wall[run_fast]):.3f})  plain "
+              f"{med(wall[run_plain]):7.3f} s (min {min(wall[run_plain]):.3f})  ratio median {med(ratios):.3f} "
+              f"[{min(ratios):.3f}, {max(ratios):.3f}], of minima {result[part]['ratio_of_minima']:.3f}, "
+              f"CPU time {result[part]['cpu_ratio_of_medians']:.3f}", flush=True)
     return result
 
 
+def _status_mb(key: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return float(line.split()[1]) / 1024           # kB
+    except OSError:
+        pass
+    return None
+
+
+def _peak_mb() -> float:
+    """Peak resident memory of this process image: VmHWM (Linux), else ru_maxrss (which on Linux also
+    counts the parent's memory before exec, so it is only a fallback)."""
+    hwm = _status_mb("VmHWM")
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def memory_run(root: str, name: str, fast: bool, threads: int) -> float:
-    """One joint-stage epoch over the training split and validation; returns the ru_maxrss growth in MB."""
+    """One joint-stage epoch over the training split and validation; returns the growth of the peak
+    resident memory over the resident memory before it, in MB."""
     torch.set_num_threads(threads)
     ds = load_ptbxl(root)
     train, val = ds.split("train", name), ds.split("val", name)
     branch, criterion, optimizer = build(name, train, fast)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        Path("/proc/self/clear_refs").write_text("5")         # reset VmHWM to the current resident size
+    except OSError:
+        pass
+    base = _status_mb("VmRSS") or _peak_mb()
     scaler = torch.amp.GradScaler("cuda", enabled=False)
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0)).split(32)
     if fast:
@@ -158,7 +191,7 @@ def memory_run(root: str, name: str, fast: bool, threads: int) -> float:
         with torch.no_grad():
             for s in range(0, len(val_x), 128):
                 branch(val_x[s:s + 128])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+    return _peak_mb() - base
 
 
 def memory(args) -> dict:
