@@ -183,10 +183,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu",
     model_cls, config_cls = _KINDS[payload["kind"]]
     try:
         config = config_cls.from_dict(payload["config"])
-        if model_cls is BaselineNet:
-            model: nn.Module = BaselineNet(config)
-        else:  # the weights come from the file: never fetch ImageNet weights here
-            model = model_cls(config, load_pretrained=False)
+        # building a model draws its random initial weights from the global stream; the weights come from
+        # the file, so fork the stream: loading a checkpoint never changes what a later random draw gives
+        with torch.random.fork_rng(devices=[]):
+            if model_cls is BaselineNet:
+                model: nn.Module = BaselineNet(config)
+            else:  # the weights come from the file: never fetch ImageNet weights here
+                model = model_cls(config, load_pretrained=False)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path}: its stored config is invalid: {err}") from err
     load_weights(model, payload["state_dict"], source=str(path))
