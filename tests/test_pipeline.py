@@ -16,19 +16,9 @@ from protoecg_lib.synthetic import synthetic_root
 from protoecg_lib.training import (TrainConfig, open_context, optional_stages, pipeline_config, pipeline_stages,
                                    run_pipeline, run_stages)
 
-from conftest import tiny_config
+from conftest import tiny_pipeline_config
 
 torch.set_num_threads(1)
-
-
-def tiny_pipeline_config(seed: int = 3):
-    config = pipeline_config("fast", seed=seed)
-    config.model = tiny_config()
-    short = TrainConfig(num_epochs=2, lr=1e-2, patience=2, batch_size=16, seed=seed)
-    config.train = {s: short.replace() for s in config.train}
-    config.baseline.base_width = 4
-    config.n_boot = 10
-    return config
 
 
 @pytest.fixture(scope="module")

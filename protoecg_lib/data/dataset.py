@@ -230,6 +230,9 @@ def load_ptbxl(
     root = Path(root).expanduser()
     if sampling_rate not in (100, 500):
         raise ValueError(f"sampling_rate must be 100 (records100) or 500 (records500), not {sampling_rate}")
+    if target_rate is not None and (isinstance(target_rate, bool) or int(target_rate) != target_rate
+                                    or target_rate <= 0):
+        raise ValueError(f"target_rate must be a rate in Hz above 0 (or None), not {target_rate!r}")
     if on_bad_record not in ("raise", "skip"):
         raise ValueError(f"on_bad_record must be 'raise' or 'skip', not {on_bad_record!r}")
     fs = int(target_rate or sampling_rate)

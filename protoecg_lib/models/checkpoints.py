@@ -111,12 +111,15 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(f"checkpoint {path} holds objects other than tensors and plain values "
-                              f"(refused by weights_only loading), or is corrupt: {err}") from err
+    except pickle.UnpicklingError:
+        # torch's own message is 40 lines that advise weights_only=False, i.e. running the file's code: never
+        raise CheckpointError(f"checkpoint {path} holds Python objects other than tensors and plain values (or is "
+                              "damaged); protoecg does not unpickle such files, since that can run code. Re-create "
+                              "it with the stage that writes it.") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {err}); "
-                              "re-create it from training") from err
+        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"checkpoint {path} is truncated or damaged ({reason}); re-create it with the stage "
+                              "that writes it.") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a protoecg checkpoint (no format={FORMAT!r} entry); "
                               "a bare state dict can be loaded with load_weights(model, state_dict)")

@@ -72,8 +72,8 @@ class StageContext:
         The caller owns it (it is forgotten here, so mutating it cannot leak into another stage)."""
         path = Path(path)
         model = self._models.pop(path, None)
-        if model is None:
-            model = load_checkpoint(path)[0]
+        if model is None:   # checked against the run's manifest, one line naming the stage to re-run
+            model = Run(self.layout.root).load_checkpoint(path)
         return model
 
     def peek(self, path: Path) -> torch.nn.Module:
