@@ -58,11 +58,10 @@ def cmd_data_download(args) -> int:
     try:
         report = download_ptbxl(args.root, sampling_rate=args.sampling_rate, subset=subset,
                                 base_url=args.base_url or PHYSIONET_URL, progress=not args.quiet)
-    except DownloadError as exc:
-        print(f"protoecg: download failed: {exc}", file=sys.stderr)
+    except DownloadError as exc:   # the report first, the one line that says what failed and what to do last
         if getattr(exc, "report", None) is not None:
             print(exc.report, file=sys.stderr)
-        print("Run the same command again: finished files are kept and partial ones resume.", file=sys.stderr)
+        print(f"protoecg: download failed: {exc}", file=sys.stderr)
         return 1
     print(report)
     return 0
