@@ -418,6 +418,6 @@ def test_cli_download_reports_failed_files_and_the_retry(server, tmp_path, capsy
     root = tmp_path / "ptbxl"
     assert main(["data", "download", "--root", str(root), "--base-url", server.url, "--quiet"]) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("protoecg: download failed: records100/00000/00001_lr.dat: HTTP 404")
+    assert last.startswith(f"protoecg: download failed: HTTP 404 Not Found for {server.url}{DAT1}")
     assert f"retry with `protoecg data download --root {root} --sampling-rate 100 --base-url {server.url}`" in last
     assert (root / "records100/00000/00002_lr.dat").is_file()
