@@ -177,3 +177,30 @@ def test_the_real_excerpt_passes_every_check(excerpt_root):
         ds = load_ptbxl(excerpt_root, rate, highpass=False)
         assert len(ds.skipped) == (0 if rate == 100 else 488 - 48)
         assert all(r.startswith("not on disk") for r in ds.skipped["reason"]), "no record fails a sanity check"
+
+
+def test_a_held_lead_and_other_units_are_refused(root, tmp_path):
+    dat = root / (REC.format(12) + ".dat")
+    raw = np.fromfile(dat, dtype="<i2").reshape(-1, 12)
+    raw[200:450, 9] = raw[200, 9]                                     # V4 holds one value for 2.5 s
+    raw.tofile(dat)
+    for lead in range(12):                                            # every gain x 100: the signal / 100
+        set_gain(root, 13, lead=lead, gain="100000.0")
+    with pytest.warns(UserWarning, match="skipped 2 broken record"):
+        ds = load(root, tmp_path, on_bad_record="skip")
+    reasons = ds.skipped.set_index("ecg_id")["reason"]
+    assert "lead V4 holds one value for 2.5 s" in reasons.loc[12]
+    assert "median lead amplitude of 0.0" in reasons.loc[13] and "other units or a wrong gain" in reasons.loc[13]
+
+
+def test_findings_of_a_clean_and_a_broken_ecg():
+    from protoecg_lib.data.sanity import signal_findings
+
+    t = np.arange(1000) / 100
+    ecg = np.stack([np.sin(2 * np.pi * 1.2 * t + k) * (0.5 + 0.1 * k) for k in range(12)])   # 1-3.2 mV p2p
+    assert signal_findings(ecg, 100) == []
+    kinds = {(f.lead, f.kind) for f in signal_findings(np.where(np.arange(12)[:, None] == 2, 40.0, ecg), 100)}
+    assert kinds == {("III", "adc_range"), ("III", "flat")}
+    digital = np.rint(ecg * 1000).astype(np.int64)
+    digital[0, 10:15] = 32767
+    assert [f.kind for f in signal_findings(ecg, 100, digital=digital, rails=(-32767, 32767))] == ["saturated"]

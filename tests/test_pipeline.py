@@ -13,8 +13,7 @@ from protoecg_lib.evaluation.evaluate import evaluate_run
 from protoecg_lib.labels import BRANCHES
 from protoecg_lib.runs import Run, RunLayout
 from protoecg_lib.synthetic import synthetic_root
-from protoecg_lib.training import (TrainConfig, open_context, optional_stages, pipeline_config, pipeline_stages,
-                                   run_pipeline, run_stages)
+from protoecg_lib.training import open_context, optional_stages, pipeline_stages, run_pipeline, run_stages
 
 from conftest import tiny_pipeline_config
 

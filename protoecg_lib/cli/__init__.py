@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from .data import cmd_data_download, cmd_data_summary, cmd_data_synth
-from .errors import UsageError
 from .reports import cmd_evaluate, cmd_explain
 from .training import cmd_pipeline, cmd_train
 

@@ -23,11 +23,10 @@ import pandas as pd
 
 from .. import settings
 from ..labels import check_statements_csv, label_set
+from .cache import cached_signals, file_identity
 from .checksums import verify_root_metadata
 from .metadata import DEFAULT_FOLDS, DataError, FoldMapping, read_metadata, targets_from_codes
 from .preprocess import LeadStandardizer
-from .records import record_paths
-from .cache import cached_signals, file_identity
 
 __all__ = ["PTBXL", "Split", "load_ptbxl", "SPLITS", "FULL_NUM_RECORDS"]
 

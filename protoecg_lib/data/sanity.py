@@ -162,7 +162,8 @@ def check_record(signals: np.ndarray, fs: float, *, where: str, gains=None, base
     """
     digital = rails = None
     bits = format_bits(fmt)
-    if gains is not None and baselines is not None and bits is not None:
+    if gains is not None and baselines is not None and bits is not None and \
+            not any(v is None for v in (*gains, *baselines)):
         g = np.asarray(gains, dtype=np.float64)[:, None]
         b = np.asarray(baselines, dtype=np.float64)[:, None]
         if np.all(g > 0):
