@@ -248,7 +248,7 @@ def load_ptbxl(
 
     # which listed records are on disk, and the identity of their files (the cache's key per record)
     stat_time_ns = time.time_ns()
-    identities = [file_identity(root, f) if isinstance(f, str) else None for f in meta[filename_col]]
+    identities = [file_identity(str(root), f) if isinstance(f, str) else None for f in meta[filename_col]]
     present = np.array([ident is not None for ident in identities], dtype=bool)
     skipped = pd.DataFrame({"ecg_id": meta.loc[~present, "ecg_id"].to_numpy(),
                             "reason": f"not on disk ({filename_col})"})
@@ -266,15 +266,15 @@ def load_ptbxl(
                       f"{sampling_rate} Hz and were skipped (strict=True refuses such a root).", stacklevel=2)
 
     recs = meta.loc[present].copy()
-    recs["_identity"] = [ident for ident in identities if ident is not None]
+    recs["_position"] = np.flatnonzero(present)
     recs["_order"] = recs["split"].map(_SPLIT_ORDER)
     recs = recs.sort_values(["_order", "ecg_id"]).drop(columns="_order")
+    identity = np.array([identities[p] for p in recs.pop("_position")], dtype=np.int64).reshape(len(recs), 8)
     cache_root = Path(cache).expanduser() if cache is not None else settings.cache_dir("signals")
     signals, errors, sig_path = cached_signals(
-        root, recs["ecg_id"].to_numpy(), recs[filename_col].tolist(), recs["_identity"].tolist(), stat_time_ns,
+        root, recs["ecg_id"].to_numpy(), recs[filename_col].tolist(), identity, stat_time_ns,
         fs_read=sampling_rate, fs=fs, hp=highpass, filename_col=filename_col, cache_root=cache_root,
         num_workers=max(1, num_workers), progress=progress)
-    recs = recs.drop(columns="_identity")
 
     bad = {int(recs["ecg_id"].iloc[row]): err for row, err in sorted(errors.items())}
     if bad:
