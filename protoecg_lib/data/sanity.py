@@ -238,4 +238,4 @@ def check_ecg_input(signals: np.ndarray, fs: float, *, expected_fs: float | None
     if findings:
         f = findings[0]
         raise ValueError(f"{where}: {f.describe()}; pass one 12-lead ECG in mV, preprocessed as the training data")
-    return np.ascontiguousarray(x)
+    return np.array(x, dtype=np.float32, order="C")     # a writable copy (inputs are often read-only memory maps)

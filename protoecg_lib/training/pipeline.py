@@ -69,7 +69,7 @@ def run_stages(ctx: StageContext, stages: list[Stage], *, only: set[str] | None 
     names the stage that writes a missing one). After a stage ran, the SHA-256 of every file it
     declares goes into the run's ``manifest.json`` (:mod:`protoecg_lib.runs.manifest`); a stage one of
     whose files no longer matches its entry is not done: its files are removed and it runs again from
-    its start (seeded as before, so on a CPU it writes the same bytes).
+    its start (seeded as before, so on a CPU it writes the same weights and predictions).
     """
     ran = []
     writers = {p: s.name for s in stages for p in s.writes}
