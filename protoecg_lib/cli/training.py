@@ -6,9 +6,24 @@ joins the group (:func:`~protoecg_lib.training.distributed.init_from_env`), rank
 """
 from __future__ import annotations
 
+from .data import check_data_options, load_data
 from .errors import UsageError
 
 __all__ = ["cmd_pipeline", "cmd_train"]
+
+#: The rate the fast and paper presets take (10 s = 1000 samples, spec §1.1).
+_MODEL_RATE = 100
+
+
+def _check_args(args) -> None:
+    """Everything that can be refused before the data are read or the run directory is written."""
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs {args.epochs}: give at least 1")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file; give a folder for the run")
+    if getattr(args, "init", None) is not None and not args.init.is_file():
+        raise UsageError(f"--init {args.init} does not exist; give a checkpoint written by an earlier stage")
+    check_data_options(args, model_rate=_MODEL_RATE)
 
 
 def cmd_pipeline(args) -> int:
@@ -16,10 +31,12 @@ def cmd_pipeline(args) -> int:
     from ..training import distributed as dist
     from ..training.pipeline import run_pipeline
 
+    _check_args(args)
+    config = _config(args)
     device = dist.init_from_env(args.device)
     ok = False
     try:
-        run_pipeline(args.root, out=args.out, config=_config(args), device=device, resume=not args.restart,
+        run_pipeline(data=_load_in_turn(args), out=args.out, config=config, device=device, resume=not args.restart,
                      progress=args.progress, verbose=dist.is_main())
         ok = True
     finally:
@@ -35,12 +52,14 @@ def cmd_train(args) -> int:
 
     if args.stage != "fusion" and args.branch is None:
         raise UsageError(f"--branch is required for --stage {args.stage} (rhythm, morphology or global)")
+    _check_args(args)
     config = _config(args, stage=args.stage, base=_recorded_config(args))
     device = dist.init_from_env(args.device)
     ok = False
     try:
-        ctx = open_context(args.root, out=args.out, config=config, device=device, resume=not args.restart,
-                           progress=args.progress, init=args.init, update_config=True, verbose=dist.is_main())
+        ctx = open_context(data=_load_in_turn(args), out=args.out, config=config, device=device,
+                           resume=not args.restart, progress=args.progress, init=args.init, update_config=True,
+                           verbose=dist.is_main())
         name = "fusion" if args.stage == "fusion" else f"{args.branch}/{args.stage}"
         stages = pipeline_stages(config, ctx.layout) + optional_stages(config, ctx.layout)
         run_stages(ctx, stages, only={name})
@@ -55,6 +74,19 @@ def cmd_train(args) -> int:
     elif args.stage == "fusion":
         print(f"fusion model written to {ctx.layout.model}")
     return 0
+
+
+def _load_in_turn(args):
+    """The data of ``--root``; in a distributed run rank 0 loads first (it fills the signal cache) and the
+    other ranks then read the cache."""
+    from ..training import distributed as dist
+
+    if not dist.is_main():
+        dist.barrier()
+    data = load_data(args)
+    if dist.is_main():
+        dist.barrier()
+    return data
 
 
 def _recorded_config(args):
