@@ -1,6 +1,6 @@
 """GPU throughput of the paper preset's joint stage at PTB-XL's full size, per precision, and the fast pipeline.
 
-    python benchmarks/bench_gpu.py --out results.json            # on a CUDA machine (about 5-8 min on one H200)
+    python benchmarks/bench_gpu.py --out results.json            # on a CUDA machine (bounded by --budget-s, 480 s)
     python benchmarks/bench_gpu.py --out r.json --device cpu --tiny --preset fast   # the CPU check the tests run
 
 Self-contained: the data are synthesised in memory with PTB-XL's split sizes (17,418 training,
