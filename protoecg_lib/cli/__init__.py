@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_root(p, required=True)
     p.add_argument("--sampling-rate", type=int, choices=(100, 500), default=100)
     p.add_argument("--subset", default="full", help="'full' or a number N: the first N records by ecg_id")
-    p.add_argument("--base-url", default=None, help="mirror URL (default: PhysioNet)")
+    p.add_argument("--base-url", default=None, help="mirror URL (default: $PROTOECG_PHYSIONET_URL or PhysioNet)")
+    p.add_argument("--method", choices=("auto", "zip", "files"), default="auto",
+                   help="auto: PhysioNet's single zip for the full set, one request per file for a subset")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_data_download)
 

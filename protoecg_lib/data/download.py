@@ -1,134 +1,72 @@
-"""Download PTB-XL v1.0.3 from PhysioNet, file by file, with checksums, retries and resume.
+"""Download PTB-XL v1.0.3 from PhysioNet: the full set from its single zip, a subset file by file.
 
-The records of one sampling rate (spec §1.1: ProtoECGNet reads the 100 Hz records named by the
-``filename_lr`` column) are fetched one file at a time over plain HTTP(S) with :mod:`urllib`, so no
-dependency is added. Every file is
+Sizes (spec §1.1: ProtoECGNet reads the 100 Hz records, ``filename_lr``): one 100 Hz record is
+24,000 bytes of samples (12 leads x 1,000 samples x 2 bytes, WFDB format 16) plus a header of about
+600 bytes, 24,604 bytes on average over the 488 records of the excerpt; so the 21,799 records at
+100 Hz take about 0.54 GB and 2,000 records about 50 MB. A 500 Hz record takes 120,609 bytes
+(2.6 GB for the set). PhysioNet's zip holds both rates and the metadata in about 1.7 GB
+(PhysioNet's figure; deflating the excerpt's records gives ratios of 0.71 at 100 Hz and 0.59 at
+500 Hz, which predicts 1.9 GB).
 
-1. written to ``<name>.part`` (a partial one left by an earlier run is continued with an HTTP
-   ``Range`` request when the server answers ``206``, and started again when it answers ``200``),
-2. flushed and ``fsync``-ed,
-3. checked against PhysioNet's ``SHA256SUMS.txt`` (lines ``<sha256>  <relative path>``),
-4. and only then moved to its final name with :func:`os.replace`,
+How (``method``):
 
-so a file under its final name is always complete and verified. Connection errors, time-outs,
-HTTP 5xx/408/429 and checksum mismatches are retried with exponential back-off
-(``backoff * 2**k`` seconds, at most 60 s); a file that keeps failing raises an error that names it
-and says what to do. A file already present with the right checksum is skipped, so running the
-download again resumes it.
+* ``'zip'`` (the default for ``subset='full'``): :mod:`~protoecg_lib.data.download_zip` -- one
+  resumable request for the archive, then the metadata and one rate's records unpacked and each
+  verified against PhysioNet's ``SHA256SUMS.txt``;
+* ``'files'`` (the default for a subset of N records): :mod:`~protoecg_lib.data.download_files` --
+  one resumable, verified request per file, on a small thread pool.
 
-Order of the requests: ``SHA256SUMS.txt`` first (every later file is verified before it gets its
-final name, which needs the list), then the metadata (``ptbxl_database.csv``,
-``scp_statements.csv``, and ``RECORDS``, ``LICENSE.txt`` and the change logs when the checksum list
-names them), then the records, in ``ecg_id`` order, on a small thread pool.
+Both go through :class:`~protoecg_lib.data.fetcher.Fetcher` (``.part`` files, Range resume, SHA-256,
+retries with back-off), so running the download again resumes it, and both end by writing
+``protoecg_download.json``, the marker of a finished download.
 """
 from __future__ import annotations
 
-import csv
-import http.client
 import json
 import os
-import re
-import ssl
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-import warnings
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..files import sha256_file
-from .checksums import SUMS_FILE, parse_sha256sums, safe_relpath, verify_official_metadata
+from .. import settings
+from .checksums import verify_official_metadata
+from .download_files import RECORD_COLUMN, download_files
+from .download_zip import PHYSIONET_ZIP_URL, ZIP_NAME, download_zip
+from .fetcher import ChecksumError, DownloadError, DownloadReport, Fetcher
 
-__all__ = ["PHYSIONET_URL", "DownloadError", "ChecksumError", "DownloadReport", "download_ptbxl"]
+__all__ = ["PHYSIONET_URL", "PHYSIONET_ZIP_URL", "ZIP_NAME", "RECORD_BYTES", "DownloadError", "ChecksumError",
+           "DownloadReport", "download_ptbxl", "download_size"]
 
 #: PhysioNet's URL of PTB-XL v1.0.3 (the folder that holds ``ptbxl_database.csv``).
 PHYSIONET_URL = "https://physionet.org/files/ptb-xl/1.0.3/"
-
+#: Mean bytes per record (header + signal file), measured on the excerpt's 488 (100 Hz) and 48 (500 Hz) records.
+RECORD_BYTES = {100: 24_604, 500: 120_609}
+#: PhysioNet's zip of v1.0.3 (both rates and the metadata), in bytes (PhysioNet's "1.7 GB").
+ZIP_BYTES = 1.7e9
 MANIFEST_FILE = "protoecg_download.json"
-_REQUIRED_METADATA = ("ptbxl_database.csv", "scp_statements.csv")
-_OPTIONAL_METADATA = ("RECORDS", "LICENSE.txt", "ptbxl_v102_changelog.txt", "ptbxl_v103_changelog.txt")
-_RECORD_COLUMN = {100: "filename_lr", 500: "filename_hr"}
-_CHUNK = 1 << 16
-_MAX_DELAY_S = 60.0
-_USER_AGENT = "protoecg-lib (python urllib)"
-_NETWORK_ERRORS = (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException, ssl.SSLError)
+METHODS = ("auto", "zip", "files")
 
 
-class DownloadError(RuntimeError):
-    """A file could not be downloaded; ``report`` holds what was done before the failure."""
-
-    def __init__(self, message: str, report: "DownloadReport | None" = None):
-        super().__init__(message)
-        self.report = report
-
-
-class ChecksumError(DownloadError):
-    """A file kept arriving with a SHA-256 other than the one in ``SHA256SUMS.txt``."""
+def download_size(sampling_rate: int = 100, subset: int | str = "full", method: str = "auto") -> str:
+    """What a download transfers, in words (``'about 0.54 GB'``, ``'about 50 MB'``)."""
+    if _method(method, subset) == "zip":
+        return f"about {ZIP_BYTES / 1e9:.1f} GB (the zip, both rates; {sampling_rate} Hz records kept)"
+    n = 21_799 if subset == "full" else int(subset)
+    size = n * RECORD_BYTES[sampling_rate]
+    return f"about {size / 1e9:.2f} GB" if size >= 1e9 / 2 else f"about {size / 1e6:.0f} MB"
 
 
-class _Retry(Exception):
-    """A transient failure of one attempt (truncated body, bad checksum, bad 206 answer)."""
-
-
-class _Mismatch(_Retry):
-    def __init__(self, expected: str, actual: str):
-        super().__init__(f"checksum mismatch (expected sha256 {expected}, got {actual})")
-        self.expected, self.actual = expected, actual
-
-
-@dataclass
-class DownloadReport:
-    """What one :func:`download_ptbxl` call did.
-
-    ``fetched`` counts files downloaded and verified (``resumed`` of them continued a ``.part``
-    file with a Range request), ``skipped`` files already present and verified, ``retried`` the
-    extra attempts after transient failures, ``bytes`` the bytes received, ``failures`` one message
-    per file that could not be downloaded, ``official_v103`` the result of
-    :func:`verify_official_metadata` after the download.
-    """
-
-    root: Path
-    sampling_rate: int
-    num_records: int = 0
-    fetched: int = 0
-    skipped: int = 0
-    resumed: int = 0
-    retried: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    failures: list[str] = field(default_factory=list)
-    missing_optional: list[str] = field(default_factory=list)
-    official_v103: dict[str, bool | None] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        rate = self.bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
-        lines = [
-            f"PTB-XL download into {self.root} ({self.sampling_rate} Hz, {self.num_records} records)",
-            f"  fetched   {self.fetched} files ({self.resumed} resumed), "
-            f"{self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s ({rate:.1f} MB/s)",
-            f"  skipped   {self.skipped} files already present and verified",
-            f"  retried   {self.retried} attempts",
-            f"  failures  {len(self.failures) or 'none'}",
-        ]
-        lines += [f"    - {msg}" for msg in self.failures[:5]]
-        if self.missing_optional:
-            lines.append(f"  not on server (optional): {', '.join(self.missing_optional)}")
-        if self.official_v103:
-            words = {True: "matches", False: "differs", None: "absent"}
-            state = ", ".join(f"{name} {words[ok]}" for name, ok in self.official_v103.items())
-            lines.append(f"  official v1.0.3 metadata: {state}")
-        return "\n".join(lines)
-
-
-
-
+def _method(method: str, subset) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: choose 'auto' (zip for the full set, files for a subset), 'zip' or 'files'")
+    if method == "zip" and subset != "full":
+        raise ValueError(f"method='zip' downloads the full set; subset={subset!r} is fetched with method='files'")
+    return ("zip" if subset == "full" else "files") if method == "auto" else method
 
 
 def _check_args(sampling_rate, subset, base_url, retries, backoff, timeout, workers) -> None:
-    if sampling_rate not in _RECORD_COLUMN:
+    if sampling_rate not in RECORD_COLUMN:
         raise ValueError(f"sampling_rate={sampling_rate!r}: PTB-XL has records at 100 or 500 Hz only")
     if isinstance(subset, bool) or not (subset == "full" or (isinstance(subset, int) and subset >= 1)):
         raise ValueError(f"subset={subset!r}: pass 'full' or a positive number of records")
@@ -142,148 +80,15 @@ def _check_args(sampling_rate, subset, base_url, retries, backoff, timeout, work
                          "need backoff >= 0, timeout > 0 and workers >= 1")
 
 
-class _Fetcher:
-    """Fetches single files into ``root`` (thread-safe); counts into a shared report."""
-
-    def __init__(self, root: Path, base_url: str, report: DownloadReport, retries: int,
-                 backoff: float, timeout: float, stop: threading.Event):
-        self.root, self.base_url, self.report = root, base_url, report
-        self.retries, self.backoff, self.timeout, self.stop = retries, backoff, timeout, stop
-        self.opener = urllib.request.build_opener()  # reads proxy settings now, not at import
-        self.lock = threading.Lock()
-
-    def count(self, **increments: int) -> None:
-        with self.lock:
-            for name, value in increments.items():
-                setattr(self.report, name, getattr(self.report, name) + value)
-
-    def url(self, rel: str) -> str:
-        return self.base_url + urllib.parse.quote(rel)
-
-    def fetch(self, rel: str, expected: str | None, optional: bool = False) -> str:
-        """Make ``root/rel`` present and verified.
-
-        Returns ``'skipped'``, ``'fetched'`` or ``'missing'`` (an optional file answered 404/410).
-        Raises :class:`DownloadError` (HTTP 4xx, retries spent) or :class:`ChecksumError`.
-        """
-        final = self.root / rel
-        part = final.with_name(final.name + ".part")
-        if final.is_file():
-            if expected is None or sha256_file(final) == expected:
-                self.count(skipped=1)
-                return "skipped"
-            final.unlink()  # an outdated or damaged copy: fetch it again
-        final.parent.mkdir(parents=True, exist_ok=True)
-        url = self.url(rel)
-        for attempt in range(self.retries + 1):
-            try:
-                resumed = self._transfer(url, part, verifiable=expected is not None)
-                if expected is not None:
-                    actual = sha256_file(part)
-                    if actual != expected:
-                        part.unlink()  # never resume from corrupt bytes
-                        raise _Mismatch(expected, actual)
-                os.replace(part, final)
-                self.count(fetched=1, resumed=int(resumed))
-                return "fetched"
-            except urllib.error.HTTPError as err:
-                err.close()
-                if optional and err.code in (404, 410):
-                    return "missing"
-                if err.code < 500 and err.code not in (408, 429):
-                    raise DownloadError(f"HTTP {err.code} {err.reason} for {url}: the server does not "
-                                        "have this file; check --base-url (PTB-XL v1.0.3 lives at "
-                                        f"{PHYSIONET_URL})") from None
-                last: Exception = err
-            except (*_NETWORK_ERRORS, _Retry) as err:
-                last = err
-            if attempt == self.retries or self.stop.is_set():
-                break
-            self.count(retried=1)
-            self.stop.wait(min(self.backoff * 2 ** attempt, _MAX_DELAY_S))
-        tries = f"{attempt + 1} attempt{'s' * (attempt > 0)}"
-        if isinstance(last, _Mismatch):
-            raise ChecksumError(
-                f"{rel}: checksum mismatch after {tries} (expected sha256 {last.expected}, got "
-                f"{last.actual}) from {url}. The server keeps sending a different file: check that "
-                f"--base-url points at PTB-XL v1.0.3 ({PHYSIONET_URL}) and run the download again; "
-                "verified files are kept.")
-        raise DownloadError(f"{rel}: could not download {url} after {tries}: {last}. Partial data "
-                            f"stays in {part.name} and is resumed by the next run; check the network "
-                            "and run the download again.")
-
-    def _transfer(self, url: str, part: Path, verifiable: bool) -> bool:
-        """One HTTP attempt into ``part``; True when it continued a partial file (206)."""
-        offset = part.stat().st_size if part.is_file() else 0
-        headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        try:
-            response = self.opener.open(urllib.request.Request(url, headers=headers), timeout=self.timeout)
-        except urllib.error.HTTPError as err:
-            if err.code == 416 and offset:  # nothing left to send: the .part may be complete
-                err.close()
-                if verifiable:
-                    return True  # the checksum decides
-                part.unlink()
-                raise _Retry(f"{url}: Range bytes={offset}- refused (416); starting the file again") from None
-            raise
-        with response:
-            resumed = response.status == 206
-            if resumed:
-                match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-                if not match or int(match.group(1)) != offset:
-                    part.unlink()
-                    raise _Retry(f"{url}: the server answered Range bytes={offset}- with "
-                                 f"Content-Range {response.headers.get('Content-Range')!r}")
-            length = response.headers.get("Content-Length")
-            received = 0
-            try:
-                with open(part, "ab" if resumed else "wb") as f:
-                    while chunk := response.read(_CHUNK):
-                        f.write(chunk)
-                        received += len(chunk)
-                    f.flush()
-                    os.fsync(f.fileno())
-            finally:
-                self.count(bytes=received)
-        if length is not None and received != int(length):
-            raise _Retry(f"connection closed after {received} of {length} bytes")
-        return resumed
-
-
-def _record_files(database_csv: Path, sampling_rate: int, subset: int | str) -> tuple[list[str], int]:
-    """Record files (``.hea``, ``.dat``) of the first ``subset`` records in ecg_id order."""
-    column = _RECORD_COLUMN[sampling_rate]
-    with open(database_csv, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"ecg_id", column} - set(reader.fieldnames or ())
-        if missing:
-            raise DownloadError(f"{database_csv}: no column(s) {sorted(missing)}; this is not PTB-XL's "
-                                "ptbxl_database.csv, delete it and check --base-url")
-        rows = sorted((int(float(row["ecg_id"])), row[column]) for row in reader)
-    if subset != "full" and subset > len(rows):
-        warnings.warn(f"subset={subset} but {database_csv.name} lists {len(rows)} records; "
-                      "downloading all of them", UserWarning, stacklevel=3)
-    chosen = rows if subset == "full" else rows[:subset]
-    files = [safe_relpath(f"{name}{ext}", database_csv.name) for _, name in chosen for ext in (".hea", ".dat")]
-    return files, len(chosen)
-
-
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="file", disable=not enabled, leave=enabled)
-
-
 def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: int | str = "full",
-                   base_url: str = PHYSIONET_URL, retries: int = 5, backoff: float = 1.0,
+                   base_url: str | None = None, retries: int = 5, backoff: float = 1.0,
                    timeout: float = 30, progress: bool = True, strict: bool = True,
-                   workers: int = 8) -> DownloadReport:
+                   workers: int = 8, method: str = "auto", zip_url: str | None = None,
+                   keep_zip: bool = False) -> DownloadReport:
     """Download PTB-XL (metadata and the records of one sampling rate) into ``root``.
 
     Running it again resumes an interrupted download: verified files are skipped, ``.part``
-    files are continued. Spec §1.1 (PTB-XL v1.0.3, 100 Hz records).
+    files (the zip included) are continued. Spec §1.1 (PTB-XL v1.0.3, 100 Hz records).
 
     Parameters
     ----------
@@ -294,8 +99,9 @@ def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: in
     subset : 'full' or int
         ``'full'``: all records; ``N``: the first ``N`` records in ``ecg_id`` order (the whole
         ``ptbxl_database.csv`` is still downloaded, so it lists records that are not present).
-    base_url : str
-        http(s) folder holding ``ptbxl_database.csv`` and ``SHA256SUMS.txt``.
+    base_url : str, optional
+        http(s) folder holding ``ptbxl_database.csv`` and ``SHA256SUMS.txt`` (default:
+        ``PROTOECG_PHYSIONET_URL`` or PhysioNet).
     retries : int
         Extra attempts per file after a connection error, time-out, HTTP 5xx/408/429 or checksum
         mismatch; waits ``backoff * 2**k`` seconds (at most 60) before attempt ``k + 1``.
@@ -304,15 +110,21 @@ def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: in
     progress : bool
         Show tqdm progress bars.
     strict : bool
-        A file without an entry in ``SHA256SUMS.txt`` (or no such list on the server) is an error
-        when True; when False it is a warning and the file is taken unverified.
+        Per-file method: a file without an entry in ``SHA256SUMS.txt`` (or no such list on the
+        server) is an error when True, a warning when False. The zip method is always strict.
     workers : int
-        Parallel downloads for the records (metadata is fetched one file at a time).
+        Parallel downloads for the records (per-file method).
+    method : {'auto', 'zip', 'files'}
+        ``'auto'``: the zip for ``subset='full'``, one request per file for a subset.
+    zip_url : str, optional
+        Where the zip is (default: PhysioNet's link, or ``base_url + ZIP_NAME`` for a mirror).
+    keep_zip : bool
+        Keep the archive after unpacking (it is deleted by default).
 
     Returns
     -------
     DownloadReport
-        Counts of fetched/skipped/resumed files, retries, bytes, seconds; ``print`` it.
+        Counts of fetched/skipped/resumed/unpacked files, retries, bytes, seconds; ``print`` it.
 
     Raises
     ------
@@ -322,16 +134,21 @@ def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: in
     ChecksumError
         A file kept arriving corrupt; names the file and both hashes.
     """
+    base_url = base_url or settings.physionet_url()
     _check_args(sampling_rate, subset, base_url, retries, backoff, timeout, workers)
+    how = _method(method, subset)
     base_url = base_url if base_url.endswith("/") else base_url + "/"
     root = Path(root).expanduser()
     root.mkdir(parents=True, exist_ok=True)
-    report = DownloadReport(root=root, sampling_rate=sampling_rate)
-    stop = threading.Event()
-    fetcher = _Fetcher(root, base_url, report, retries, backoff, timeout, stop)
+    report = DownloadReport(root=root, sampling_rate=sampling_rate, method=how)
+    fetcher = Fetcher(root, base_url, report, retries, backoff, timeout, threading.Event(),
+                      hint=f"check --base-url (PTB-XL v1.0.3 lives at {PHYSIONET_URL})")
     start = time.perf_counter()
     try:
-        _download(fetcher, root, sampling_rate, subset, strict, progress, workers)
+        if how == "zip":
+            download_zip(fetcher, root, sampling_rate, progress, zip_url=zip_url, keep_zip=keep_zip)
+        else:
+            download_files(fetcher, root, sampling_rate, subset, strict, progress, workers)
     except DownloadError as err:
         err.report = report
         if not report.failures:
@@ -344,106 +161,12 @@ def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: in
     return report
 
 
-def _download(fetcher: _Fetcher, root: Path, sampling_rate: int, subset, strict: bool,
-              progress: bool, workers: int) -> None:
-    report = fetcher.report
-    sums_url = fetcher.url(SUMS_FILE)
-    sums: dict[str, str] | None = None
-    with _progress(1 + len(_REQUIRED_METADATA) + len(_OPTIONAL_METADATA), "PTB-XL metadata", progress) as bar:
-        try:
-            sums = _fetch_sums(fetcher, root)
-        except DownloadError as err:
-            if strict:
-                raise DownloadError(f"{err} Without {SUMS_FILE} ({sums_url}) nothing can be verified; "
-                                    "pass strict=False to download unverified files.") from None
-            warnings.warn(f"no usable {SUMS_FILE} at {sums_url}; downloading WITHOUT checksum "
-                          "verification (strict=False)", UserWarning, stacklevel=3)
-        bar.update(1)
-        for rel in _REQUIRED_METADATA + _OPTIONAL_METADATA:
-            optional = rel in _OPTIONAL_METADATA
-            if sums is not None and rel not in sums and optional:
-                bar.update(1)  # the release does not have it: nothing to fetch
-                continue
-            expected = _expected(rel, sums, strict)
-            if fetcher.fetch(rel, expected, optional=optional) == "missing":
-                report.missing_optional.append(rel)
-            bar.update(1)
-    files, report.num_records = _record_files(root / "ptbxl_database.csv", sampling_rate, subset)
-    unlisted = [rel for rel in files if sums is not None and rel not in sums]
-    if unlisted:
-        message = (f"{len(unlisted)} record file(s) have no entry in {SUMS_FILE}, e.g. "
-                   f"{', '.join(unlisted[:3])}")
-        if strict:
-            raise DownloadError(f"{message}; the checksum list does not match ptbxl_database.csv "
-                                "(check --base-url), or pass strict=False to take them unverified")
-        warnings.warn(f"{message}; taking them unverified (strict=False)", UserWarning, stacklevel=3)
-    _fetch_records(fetcher, files, sums or {}, sampling_rate, progress, workers)
-
-
-def _fetch_sums(fetcher: _Fetcher, root: Path) -> dict[str, str]:
-    """Fetch (or reuse) and parse the checksum list; a damaged copy is fetched once more."""
-    path = root / SUMS_FILE
-    for attempt in range(2):
-        fetcher.fetch(SUMS_FILE, expected=None)
-        try:
-            return parse_sha256sums(path.read_text(encoding="utf-8", errors="replace"), str(path))
-        except DownloadError:
-            path.unlink()
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _expected(rel: str, sums: dict[str, str] | None, strict: bool) -> str | None:
-    if sums is None or rel in sums:
-        return None if sums is None else sums[rel]
-    if strict:
-        raise DownloadError(f"{rel} has no entry in {SUMS_FILE}; check --base-url, or pass "
-                            "strict=False to take it unverified")
-    warnings.warn(f"{rel} has no entry in {SUMS_FILE}; taking it unverified", UserWarning, stacklevel=4)
-    return None
-
-
-def _fetch_records(fetcher: _Fetcher, files: list[str], sums: dict[str, str], sampling_rate: int,
-                   progress: bool, workers: int) -> None:
-    """Fetch ``files`` on a thread pool; stop starting new ones after the first failure."""
-    errors: list[DownloadError] = []
-
-    def job(rel: str) -> None:
-        if fetcher.stop.is_set():
-            return
-        try:
-            fetcher.fetch(rel, sums.get(rel))
-        except DownloadError as err:
-            with fetcher.lock:
-                errors.append(err)
-                fetcher.report.failures.append(str(err))
-            fetcher.stop.set()
-        finally:
-            bar.update(1)
-
-    with _progress(len(files), f"records{sampling_rate}", progress) as bar:
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ptbxl-download")
-        try:
-            for future in [pool.submit(job, rel) for rel in files]:
-                future.result()
-        except BaseException:  # e.g. Ctrl-C: let running files finish, start no more
-            fetcher.stop.set()
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    if errors:
-        first = errors[0]
-        more = f" ({len(errors) - 1} more failure(s) in .report.failures)" if len(errors) > 1 else ""
-        raise type(first)(f"{first}{more}")
-
-
 def _write_manifest(root: Path, base_url: str, sampling_rate: int, subset, report: DownloadReport) -> None:
     """Record what the last complete download holds (read by the data loader if it wishes)."""
-    manifest = {"base_url": base_url, "sampling_rate": sampling_rate, "subset": subset,
+    from ..files import atomic_write_text
+
+    manifest = {"base_url": base_url, "sampling_rate": sampling_rate, "subset": subset, "method": report.method,
                 "num_records": report.num_records, "complete": True,
                 "official_v103": report.official_v103,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    part = root / (MANIFEST_FILE + ".part")
-    part.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(part, root / MANIFEST_FILE)
+    atomic_write_text(root / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
