@@ -4,6 +4,9 @@ Environment variables (see the architecture guide):
 
 * ``PROTOECG_FAST=1``: fast mode (CI, laptops) -- fewer records and epochs, same code. It wins over
   any mode passed in code.
+* ``PROTOECG_MODE``: ``fast`` or ``paper``, what ``"auto"`` means in this process; a chapter's setup
+  (``setup_chapter(mode=MODE)``) sets it, so that every later call in the chapter (``cached_run``)
+  runs in the mode the chapter printed.
 * ``PROTOECG_CACHE``: folder for decoded-signal caches, downloads and trained models
   (default ``~/.cache/protoecg``).
 * ``PROTOECG_DATA``: the PTB-XL root to use when none is passed explicitly.
@@ -11,8 +14,9 @@ Environment variables (see the architecture guide):
 
 The mode rule (:func:`resolve_mode`) is the one every entry point follows -- a chapter's
 ``MODE = "auto"`` switch (``setup_chapter(mode=...)``), ``cached_run`` and the CLI's ``--preset``:
-``"fast"`` and ``"paper"`` are taken as given; ``"auto"`` is ``"paper"`` on a CUDA GPU and ``"fast"``
-on a CPU (and on Apple's MPS, where the paper's three ResNet-18 branches take hours per epoch).
+``PROTOECG_FAST=1`` gives ``"fast"`` whatever is asked; ``"fast"`` and ``"paper"`` are taken as given;
+``"auto"`` is ``PROTOECG_MODE`` when set, else ``"paper"`` on a CUDA GPU and ``"fast"`` on a CPU (and
+on Apple's MPS, where the paper's three ResNet-18 branches take hours per epoch).
 """
 from __future__ import annotations
 
@@ -50,6 +54,11 @@ def resolve_mode(mode: str | None = "auto", device: str | None = None) -> str:
         return "fast"
     if mode != "auto":
         return mode
+    chosen = os.environ.get("PROTOECG_MODE", "").strip().lower()
+    if chosen in ("fast", "paper"):
+        return chosen
+    if chosen and chosen != "auto":
+        raise ValueError(f"PROTOECG_MODE={chosen!r}: set it to 'fast', 'paper' or 'auto' (or unset it)")
     if device is None:
         from .device import pick_device
 
@@ -63,6 +72,8 @@ def describe_mode(mode: str | None, device: str | None = None) -> str:
     asked = "auto" if mode is None else str(mode).strip().lower()
     if is_fast():
         why = "PROTOECG_FAST=1 is set"
+    elif asked == "auto" and os.environ.get("PROTOECG_MODE", "").strip().lower() in ("fast", "paper"):
+        why = "MODE='auto', PROTOECG_MODE set"
     elif asked == "auto":
         why = f"MODE='auto' on {'a GPU' if resolved == 'paper' else 'a CPU'}"
     else:

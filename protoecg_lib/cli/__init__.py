@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .data import cmd_data_download, cmd_data_summary, cmd_data_synth
 from .errors import UsageError
+from .records import add_record_commands
 from .reports import cmd_evaluate, cmd_explain
 from .training import cmd_pipeline, cmd_train
 
@@ -27,8 +28,9 @@ def _add_root(p: argparse.ArgumentParser, required: bool = False) -> None:
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
     _add_root(p)
-    p.add_argument("--preset", choices=("fast", "paper"), default="fast",
-                   help="model and training settings (paper: spec §4.2-4.3; fast: CPU minutes)")
+    p.add_argument("--preset", choices=("auto", "fast", "paper"), default="auto",
+                   help="model and training settings (paper: spec §4.2-4.3; fast: CPU minutes; auto, the default: "
+                        "paper on a GPU, fast on a CPU; PROTOECG_FAST=1 forces fast)")
     p.add_argument("--out", type=Path, required=True, help="run directory (resumed when it exists)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument("--epochs", type=int, default=None, help="override the number of epochs of the network stages")
@@ -102,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="case-based explanation of one ECG: predicted labels, their prototypes "
                                        "ranked by contribution, source ECGs and matching windows (JSON + PNGs)")
     p.add_argument("--run", type=Path, required=True, help="run directory written by `protoecg pipeline`")
-    p.add_argument("--ecg-id", type=int, required=True, help="the ECG to explain (e.g. one of predictions/test.csv)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ecg-id", type=int, help="an ECG of the run's data (e.g. one of predictions/test.csv)")
+    which.add_argument("--record", type=Path, help="any 12-lead WFDB record, PATH.hea (.dat or .mat signal, any rate)")
+    p.add_argument("--data-root", type=Path, default=None, help="with --record: the run's training root, when it "
+                                                                "moved (the prototype figures show its ECGs)")
     p.add_argument("--out", type=Path, required=True, help="folder for the JSON and the figures")
     p.add_argument("--top-k", type=int, default=3, help="prototypes per label, for and against")
     p.add_argument("--threshold", type=float, default=0.5, help="probability at which a label counts as predicted")
@@ -110,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                 "(the most probable; default: all)")
     p.set_defaults(func=cmd_explain)
 
+    add_record_commands(sub)
     return parser
 
 

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from .errors import UsageError
 
-__all__ = ["cmd_pipeline", "cmd_train"]
+__all__ = ["cmd_pipeline", "cmd_train", "resolve_preset"]
+
+
+def resolve_preset(args) -> str:
+    """``--preset auto`` -> ``fast`` or ``paper`` by the library's one rule (:func:`protoecg_lib.settings.resolve_mode`)."""
+    from .. import settings
+    from ..device import pick_device
+
+    args.preset = settings.resolve_mode(args.preset, pick_device(args.device))
+    return args.preset
 
 
 def cmd_pipeline(args) -> int:
     """All stages in order (``protoecg pipeline``)."""
     from ..training.pipeline import run_pipeline
 
+    resolve_preset(args)
     run_pipeline(args.root, out=args.out, config=_config(args), device=args.device, resume=not args.restart,
                  progress=args.progress)
     return 0
@@ -23,6 +33,7 @@ def cmd_train(args) -> int:
 
     if args.stage != "fusion" and args.branch is None:
         raise UsageError(f"--branch is required for --stage {args.stage} (rhythm, morphology or global)")
+    resolve_preset(args)
     config = _config(args, stage=args.stage, base=_recorded_config(args))
     ctx = open_context(args.root, out=args.out, config=config, device=args.device, resume=not args.restart,
                        progress=args.progress, init=args.init, update_config=True)

@@ -29,6 +29,7 @@ import torch
 
 from ..labels import BRANCHES, branch_of
 from .explanation import Explanation, LabelExplanation, PrototypeEvidence, prototype_kind
+from ..runs.probabilities import probabilities
 from ..runs.records import PrototypeSource
 
 __all__ = ["explain_ecg", "explain_run_ecg", "check_sources", "save_explanation"]
@@ -100,7 +101,7 @@ def _prototype_table(model, outputs, sources, num_samples: int) -> list[dict]:
 def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]], *, true_labels: Sequence[str] | None = None,
                 ecg_id: int | None = None, fs: float = 100.0, top_k: int = 3, threshold: float = 0.5,
                 num_fallback: int = 3, max_labels: int | None = None, split: str | None = None,
-                labels: Sequence[str] | None = None) -> Explanation:
+                labels: Sequence[str] | None = None, run=None) -> Explanation:
     """Explain the fused prediction for one ECG with prototypes (spec §7.1-7.2).
 
     Parameters
@@ -129,6 +130,9 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     labels : sequence of str, optional
         Explain exactly these labels, in this order, whether predicted or not (e.g. to read why a
         label was missed); default: the predicted labels.
+    run : Run, optional
+        The run the model comes from: its probabilities come from
+        :func:`protoecg_lib.runs.probabilities` (with the run's calibration, once runs store one).
 
     Returns
     -------
@@ -151,7 +155,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     bias = (model.fusion.bias.detach().cpu().double() if model.fusion.bias is not None
             else torch.zeros(weight.shape[0], dtype=torch.float64))             # (71,)
     logits = out.logits[0].cpu().double()                                       # (71,)
-    probs = torch.sigmoid(logits)
+    probs = torch.from_numpy(probabilities(run, logits.numpy()))               # (71,), the run's calibration
     requested, labels = labels, tuple(model.labels)
     if requested is not None:
         requested = [str(c) for c in requested]
@@ -262,7 +266,7 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, to
                          "load the data at the run's sampling rate")
     expl = explain_ecg(model, data.signal(int(ecg_id)), sources, true_labels=list(row["codes"]), ecg_id=int(ecg_id),
                        fs=data.fs, top_k=top_k, threshold=threshold, num_fallback=num_fallback, max_labels=max_labels,
-                       split=str(row["split"]), labels=labels)
+                       split=str(row["split"]), labels=labels, run=run)
 
     def get(eid):
         return data.signal(eid)
@@ -292,7 +296,8 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, *, dpi: int 
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"ecg{explanation.ecg_id}" if explanation.ecg_id is not None else "ecg"
+    stem = (_safe(explanation.record) if explanation.record is not None
+            else f"ecg{explanation.ecg_id}" if explanation.ecg_id is not None else "ecg")
     paths = [out / f"{stem}_explanation.json"]
     explanation.to_json(paths[0])
     for entry in explanation.labels:

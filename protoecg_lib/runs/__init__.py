@@ -6,8 +6,9 @@ module that reads or writes one goes through :class:`RunLayout` and the records 
 from .layout import MODEL_NAMES, PREDICTION_SPLITS, TRAINING_STAGES, RunLayout
 from .records import (Predictions, PrototypeSource, load_prototype_sources, read_predictions,
                       save_prototype_sources, source_summary, write_predictions)
+from .probabilities import probabilities
 from .run import Run
 
 __all__ = ["Run", "RunLayout", "TRAINING_STAGES", "PREDICTION_SPLITS", "MODEL_NAMES", "PrototypeSource",
            "save_prototype_sources", "load_prototype_sources", "source_summary", "Predictions",
-           "write_predictions", "read_predictions"]
+           "write_predictions", "read_predictions", "probabilities"]
