@@ -33,12 +33,17 @@ def real_ecg(excerpt_root: Path, ecg_id: int = 1, fs: int = 500) -> np.ndarray:
     return x
 
 
-def write_dat(folder: Path, name: str, signals: np.ndarray, fs: float, *, leads=None, units: str = "mV") -> Path:
-    """``folder/name.hea`` + ``name.dat`` (format 16) of ``signals (n_sig, T)`` given in ``units``; returns the .hea."""
+def write_dat(folder: Path, name: str, signals: np.ndarray, fs: float, *, leads=None, units: str = "mV",
+              gain: float | None = None) -> Path:
+    """``folder/name.hea`` + ``name.dat`` (format 16) of ``signals (n_sig, T)`` given in ``units``; returns the .hea.
+
+    ``gain`` (adu per unit) defaults to 1 µV per adu: 1000 for mV, 1 for uV, 1e6 for V.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     leads = list(leads or PTBXL_NAMES)
     x = np.asarray(signals, dtype=np.float64)
-    gain = 1000.0 if units == "mV" else 1.0 if units == "uV" else 1e6
+    if gain is None:
+        gain = {"mV": 1000.0, "uV": 1.0, "V": 1e6}.get(units, 1000.0)
     wfdb.wrsamp(name, fs=fs, units=[units] * len(leads), sig_name=leads, p_signal=x.T, fmt=["16"] * len(leads),
                 adc_gain=[gain] * len(leads), baseline=[0] * len(leads), write_dir=str(folder))
     return folder / f"{name}.hea"
