@@ -17,7 +17,9 @@ repo="$PWD"
 work="$(mktemp -d "${TMPDIR:-/tmp}/protoecg-colab.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-.venv/bin/pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w "$work/dist" .
+mkdir "$work/src"   # build from a copy: setuptools leaves build/ and *.egg-info beside the sources
+cp -r pyproject.toml README.md LICENSE protoecg_lib "$work/src/"
+.venv/bin/pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w "$work/dist" "$work/src"
 wheel="$(ls "$work"/dist/protoecg_lib-*.whl)"
 stamp "wheel $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB)"
 
