@@ -106,7 +106,7 @@ def test_a_long_record_is_cropped_to_its_first_10_s_and_a_short_one_padded(excer
     ("15 leads", r"15 signals \(I, II, III, AVR, AVL, AVF, V1, V2, V3, V4, V5, V6, vx, vy, vz\); protoecg reads the 12"),
     ("2 leads", r"2 signals \(MLII, V5\); protoecg reads the 12 standard leads"),
     ("NaN", r"NaN or missing samples in lead\(s\) V3"),
-    ("1 s long", r"1 s long \(500 samples at 500 Hz\); protoecg needs at least 5 s"),
+    ("1 s long", r"1 s long \(500 samples at 500 Hz\); protoecg needs at least 5 s \(records of 5-10 s are padded"),
     ("unknown lead", r"lead name\(s\) \['V7'\] not among the 12 standard leads"),
     ("repeated lead", r"repeated lead\(s\) \['II'\]"),
     ("mmHg", r"units 'mmHg'; protoecg reads mV, uV or V"),
