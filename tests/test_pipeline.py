@@ -115,3 +115,18 @@ def test_cli_train_one_stage_then_the_next(tmp_path, capsys):
         "the run records the epochs of the stage --epochs changed, and only those"
     assert main(["train", "--branch", "global", "--stage", "classifier", *args, "--seed", "7"]) == 2
     assert "--seed 42" in capsys.readouterr().err
+
+
+def test_old_import_paths_warn_and_forward():
+    import importlib
+    import sys
+
+    from protoecg_lib import training
+    from protoecg_lib.teaching import chapter
+
+    for name, attr, target in [("protoecg_lib.pipeline", "cached_run", training.cached_run),
+                               ("protoecg_lib.notebook", "setup_chapter", chapter.setup_chapter)]:
+        sys.modules.pop(name, None)
+        with pytest.warns(FutureWarning, match="removed in 0.3"):
+            module = importlib.import_module(name)
+        assert getattr(module, attr) is target

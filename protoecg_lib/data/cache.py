@@ -12,7 +12,9 @@ import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
 import numpy as np
+
 from .metadata import DataError
 from .preprocess import HIGHPASS_CUTOFF_HZ, HIGHPASS_ORDER, highpass
 from .records import read_record, resample

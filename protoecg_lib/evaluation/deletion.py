@@ -14,9 +14,11 @@ a step is itself a morphology the network can react to.
 from __future__ import annotations
 
 from typing import Sequence
+
 import numpy as np
 import pandas as pd
 import torch
+
 from .localisation import check_local_branch, forward_all, label_columns
 
 __all__ = ["NEUTRAL_SEGMENTS", "neutralize", "deletion_check", "deletion_summary", "run_deletion_check"]

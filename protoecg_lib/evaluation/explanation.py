@@ -16,6 +16,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
+
 import numpy as np
 
 __all__ = ["PROTOTYPE_KINDS", "prototype_kind", "PrototypeEvidence", "LabelExplanation", "Explanation"]

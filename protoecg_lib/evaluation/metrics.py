@@ -30,12 +30,6 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- bootstrap
-
-
-# --------------------------------------------------------------------------- thresholds and F1
-
-
 # --------------------------------------------------------------------------- the report
 def evaluation_table(y_true, y_prob, labels=None, groups=None, thresholds=None, n_boot: int = 1000,
                      seed: int = 0, alpha: float = 0.05) -> dict:

@@ -3,8 +3,10 @@ prototype's window similarity along an ECG."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 import numpy as np
 from matplotlib.figure import Figure
+
 from .style import house_style, new_figure
 from ..arrays import as_numeric
 

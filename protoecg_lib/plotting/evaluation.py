@@ -3,10 +3,12 @@ weighted AUROC with intervals per model (chapter 9)."""
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+
 from .style import house_style, new_figure
 from ..evaluation.evaluate import MODEL_TITLES, models_frame
 from .data import tick_fontsize

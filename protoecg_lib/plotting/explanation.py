@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+
 from ..evaluation.explanation import Explanation, PROTOTYPE_KINDS
 from ..labels import BRANCHES
 

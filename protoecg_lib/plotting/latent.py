@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
+
 from .style import house_style, new_figure
 from ..arrays import as_matrix, unit_rows
 from ..teaching.toy_prototypes import Trajectory

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+
 from ..evaluation.deletion import deletion_summary
 from ..labels import LEADS
 

@@ -6,10 +6,12 @@ import json
 import math
 from pathlib import Path
 from typing import Mapping
+
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+
 from .style import house_style, new_figure
 
 __all__ = ["read_metrics", "plot_training_curves"]

@@ -9,7 +9,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
+
 import numpy as np
+
 from ..labels import LEADS
 
 __all__ = ["EVIDENCE_FILE", "EvidenceSpan", "load_evidence", "evidence_mask"]

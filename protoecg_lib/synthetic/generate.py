@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterable
+
 import numpy as np
+
 from ..labels import statement
 from .findings import (NOT_SIMULATED, label_conflicts,
                             sample_label_set)

@@ -1,9 +1,9 @@
 """Label knobs of the synthetic ECG generator: how each SCP statement changes the beat templates.
 
-Every function takes the record builder ``b`` (``_synth_record._Builder``: the record's random
+Every function takes the record builder ``b`` (``record._Builder``: the record's random
 generator, labels, parameters ``b.p``, lead geometry, and helpers to add T / ST waves and to
-register evidence) and edits a :class:`~._synth_model.Template` in place. What each label does
-is summarised in :data:`._synth_labels.LABEL_PHYSIOLOGY`.
+register evidence) and edits a :class:`~protoecg_lib.synthetic.waves.Template` in place. What each label does
+is summarised in :data:`~protoecg_lib.synthetic.findings.LABEL_PHYSIOLOGY`.
 """
 from __future__ import annotations
 

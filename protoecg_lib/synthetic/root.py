@@ -216,8 +216,3 @@ def synthetic_root(tier: str | int = "default", seed: int = 0, cache: str | Path
     if marker is not None and marker.get("version") == GENERATOR_VERSION:
         rates = tuple(sorted(set(rates) | set(marker.get("sampling_rates", ()))))
     return write_synthetic_root(root, num_records, seed=seed, sampling_rates=rates, config=cfg, _if_exists="keep")
-
-
-# ---- evidence -------------------------------------------------------------------------------------
-
-

@@ -30,7 +30,6 @@ __all__ = ["layer_shapes", "parameter_counts", "pooled_similarities", "class_sco
 POOLS = ("mean", "max", "topk")
 
 
-
 # --------------------------------------------------------------------------- shapes and sizes
 
 def layer_shapes(module: nn.Module, x: Tensor, names: Sequence[str] | None = None) -> pd.DataFrame:
@@ -223,8 +222,3 @@ def pooled_auroc(pooled: Mapping[str, np.ndarray], targets, class_identity, labe
         table[name] = per_label["auroc"]
     keep = (table["support"] > 0) & (table["support"] < y.shape[0])
     return table[keep]
-
-
-# --------------------------------------------------------------------------- figures
-
-

@@ -28,10 +28,6 @@ from ..arrays import as_matrix, unit_rows
 __all__ = ["PCA2D", "fit_pca_2d", "pca_2d", "branch_latents", "primary_labels", "class_pair_cosines", "cosine_vs_jaccard", "cosine_structure"]
 
 
-
-# --------------------------------------------------------------------------- helpers
-
-
 # --------------------------------------------------------------------------- 2D maps
 @dataclass
 class PCA2D:
@@ -181,9 +177,6 @@ def primary_labels(targets, labels: Sequence[str], counts=None, none: str = "non
     out = np.array([labels[k] for k in pick], dtype=object)
     out[~(y > 0).any(axis=1)] = none
     return out
-
-
-# --------------------------------------------------------------------------- toys
 
 
 # --------------------------------------------------------------------------- cosine structure

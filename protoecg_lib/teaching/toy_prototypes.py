@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
+
 import numpy as np
 import torch
 from torch import Tensor
+
 from ..training.losses import (clustering_loss, contrastive_loss, diversity_loss, separation_loss,
                      sparsity_loss)
 from ..models.prototypes import cosine_similarity

@@ -66,12 +66,6 @@ def set_stage(branch: ProtoBranch, stage: str) -> list[nn.Parameter]:
     return params
 
 
-# --------------------------------------------------------------------------- the epoch loop
-
-
-# --------------------------------------------------------------------------- helpers
-
-
 # --------------------------------------------------------------------------- branch stages
 
 def train_branch(
@@ -213,7 +207,3 @@ def _train_branch_classifier(branch, train_split, val_split, cfg, criterion, dev
                       (feats_val, torch.as_tensor(val_split.targets), val_split.targets), loss_fn, cfg,
                       criterion.pos_weight.cpu(), out_dir=out_dir, on_best=on_best, tag=tag, resume=resume,
                       stop_after=stop_after, verbose=verbose, device=device, log_path=log_path)
-
-
-# --------------------------------------------------------------------------- feature extractor / baseline
-

@@ -344,8 +344,3 @@ def fusion_loss(logits: Tensor, targets: Tensor, pos_weight: Tensor, weight: Ten
     cls = weighted_bce(logits, targets, pos_weight)
     reg = l1_last_layer(weight, masked_identity)
     return cls + l1 * reg, {"cls": cls.detach(), "l1": reg.detach()}
-
-
-# --------------------------------------------------------------------------- combined
-
-

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
+
 from .losses import (check_variant, clustering_loss, contrastive_from_cosines, contrastive_masks, diversity_from_cosines,
                      l1_last_layer, prototype_cosines, separation_loss, sparsity_loss, weighted_bce)
 

@@ -29,12 +29,6 @@ from .stages import Stage, StageContext, format_summary_table, pipeline_stages, 
 __all__ = ["Stage", "StageContext", "open_context", "run_stages", "run_pipeline", "format_summary_table"]
 
 
-# --------------------------------------------------------------------------- configuration
-
-
-# --------------------------------------------------------------------------- stages
-
-
 # --------------------------------------------------------------------------- running them
 def _start_run(ctx: StageContext, update: bool = False) -> None:
     """Write ``config.json``, or check that an existing one describes the same run (``update``: record
@@ -131,5 +125,3 @@ def run_pipeline(
     if not (ctx.resume and summary.done()):
         summary.run(ctx)
     return Run(ctx.layout.root)
-
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+
 import pandas as pd
 
 __all__ = ["figure_output", "show_figure", "show_message", "table_html"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import html
 from typing import Sequence
+
 import pandas as pd
+
 from ..labels import branch_of
 from .display import show_figure, show_message, table_html
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 from typing import Callable
+
 import numpy as np
+
 from ..labels import branch_of
 from .display import show_figure, show_message
 from .reviews import LIKERT, QUESTIONS, ReviewSession

@@ -19,7 +19,6 @@ from pathlib import Path
 import pandas as pd
 
 from ..files import atomic_write_text
-
 from ..labels import BRANCHES, LABEL_SETS, branch_of
 
 __all__ = ["LIKERT", "QUESTIONS", "REVIEW_COLUMNS", "Rating", "ReviewSession", "read_reviews", "summarize_reviews"]
