@@ -166,7 +166,8 @@ def read_external_record(path: str | Path, *, fs: int, highpass: bool = True,
     seconds = header.sig_len / src_fs
     if seconds < MIN_DURATION_S:
         raise DataError(f"{hea}: {seconds:g} s long ({header.sig_len} samples at {src_fs:g} Hz); protoecg needs at "
-                        f"least {MIN_DURATION_S:g} s (records of {MIN_DURATION_S:g}-{duration_s:g} s are padded to the {duration_s:g} s the model reads)")
+                        f"least {MIN_DURATION_S:g} s (records of {MIN_DURATION_S:g}-{duration_s:g} s are padded to the "
+                        f"{duration_s:g} s the model reads)")
     take = min(header.sig_len, int(round(duration_s * src_fs)))
     try:
         record = wfdb.rdrecord(base, sampto=take, physical=True)
