@@ -1,6 +1,7 @@
 """The ``protoecg`` command (also ``python -m protoecg_lib``).
 
-Groups: ``data`` (summary, download, synth), ``train``, ``pipeline``, ``evaluate``, ``explain``.
+Groups: ``data`` (summary, download, synth), ``train``, ``pipeline``, ``evaluate``, ``explain`` (an ECG of the
+run's data, or ``--record`` any WFDB record), ``predict`` (records' probabilities), ``run pack``.
 Each sub-command imports what it needs when it runs, so ``protoecg --help`` is instant.
 """
 from __future__ import annotations
