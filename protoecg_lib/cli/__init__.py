@@ -1,7 +1,7 @@
 """The ``protoecg`` command (also ``python -m protoecg_lib``).
 
 Groups: ``data`` (summary, download, synth), ``train``, ``pipeline``, ``evaluate``, ``explain`` (an ECG of the
-run's data, or ``--record`` any WFDB record), ``predict`` (records' probabilities), ``run pack``.
+run's data, or ``--record`` any WFDB record), ``predict`` (records' probabilities), ``quality``, ``run pack``.
 Each sub-command imports what it needs when it runs, so ``protoecg --help`` is instant.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from .data import cmd_data_download, cmd_data_summary, cmd_data_synth
 from .errors import UsageError
 from .records import add_record_commands
-from .reports import cmd_evaluate, cmd_explain
+from .reports import cmd_evaluate, cmd_explain, cmd_quality
 from .training import cmd_pipeline, cmd_train
 
 __all__ = ["main", "build_parser"]
@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sampling-rate", type=int, nargs="+", choices=(100, 500), default=[100])
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--evidence", choices=("default", "sparse"), default="default",
+                   help="evidence tier: 'sparse' renders episodic findings (isolated PVC/PAC, intermittent "
+                        "bundle-branch block) in a few beats only, for localisation measures")
     p.set_defaults(func=cmd_data_synth)
 
     p = sub.add_parser("pipeline", help="all three branches: joint -> projection -> classifier, then fusion, "
@@ -115,7 +118,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.5, help="probability at which a label counts as predicted")
     p.add_argument("--max-labels", type=int, default=None, help="explain at most this many predicted labels "
                                                                 "(the most probable; default: all)")
+    p.add_argument("--highlight", choices=("ig", "gradient", "occlusion", "none"), default="ig",
+                   help="faithful highlight shown beside the nominal window of time-localised prototypes "
+                        "(default ig, chosen on validation; none: skip)")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("quality", help="do the explanations point at the evidence? localisation (pointing game, "
+                                       "lift over chance with bootstrap CIs) and deletion, per highlight method")
+    p.add_argument("--run", type=Path, required=True, help="run directory written by `protoecg pipeline`")
+    p.add_argument("--split", choices=("test", "val"), default="test")
+    p.add_argument("--evidence", type=Path, default=None,
+                   help="evidence JSON (default: the synthetic root's, or ectopic beats detected in a real root)")
+    p.add_argument("--methods", nargs="+", default=["window", "occlusion", "gradient", "ig"],
+                   choices=("window", "occlusion", "gradient", "ig"))
+    p.add_argument("--labels", default=None, help="comma-separated labels (default: the root's episodic labels)")
+    p.add_argument("--max-pairs", type=int, default=None, help="a seeded random subset of (ECG, prototype) pairs")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of records for the lift CI")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_quality)
 
     add_record_commands(sub)
     return parser

@@ -51,10 +51,12 @@ def cmd_data_synth(args) -> int:
 
     try:
         path = write_synthetic_root(args.root, num_records=args.num_records, seed=args.seed,
-                                    sampling_rates=tuple(args.sampling_rate), overwrite=args.overwrite)
+                                    sampling_rates=tuple(args.sampling_rate), overwrite=args.overwrite,
+                                    evidence=getattr(args, "evidence", None))
     except (FileExistsError, ValueError) as exc:
         print(f"protoecg: error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote a synthetic PTB-XL root with {args.num_records} records to {path}")
+    tier = "" if getattr(args, "evidence", "default") in (None, "default") else f" ({args.evidence} evidence tier)"
+    print(f"wrote a synthetic PTB-XL root with {args.num_records} records{tier} to {path}")
     return 0
 

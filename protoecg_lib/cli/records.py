@@ -48,8 +48,9 @@ def cmd_explain_record(args) -> int:
         data = load_ptbxl(args.data_root, **options)
     with warnings.catch_warnings():  # what was done to the record is printed as its notes
         warnings.simplefilter("ignore", UserWarning)
+        highlight = getattr(args, "highlight", "ig")
         explanation = explain_record(args.run, args.record, data=data, top_k=args.top_k, threshold=args.threshold,
-                                     max_labels=args.max_labels)
+                                     max_labels=args.max_labels, highlight=None if highlight == "none" else highlight)
     paths = save_explanation(explanation, args.out)
     print(explanation.summary())
     print(f"\nwrote {paths[0]} and {len(paths) - 1} figure(s) to {args.out}")

@@ -101,7 +101,8 @@ def _prototype_table(model, outputs, sources, num_samples: int) -> list[dict]:
 def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]], *, true_labels: Sequence[str] | None = None,
                 ecg_id: int | None = None, fs: float = 100.0, top_k: int = 3, threshold: float = 0.5,
                 num_fallback: int = 3, max_labels: int | None = None, split: str | None = None,
-                labels: Sequence[str] | None = None, run=None) -> Explanation:
+                labels: Sequence[str] | None = None, highlight: str | None = "ig",
+                evidence: Mapping | None = None, evidence_basis: str | None = None, run=None) -> Explanation:
     """Explain the fused prediction for one ECG with prototypes (spec §7.1-7.2).
 
     Parameters
@@ -130,6 +131,14 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     labels : sequence of str, optional
         Explain exactly these labels, in this order, whether predicted or not (e.g. to read why a
         label was missed); default: the predicted labels.
+    highlight : {'ig', 'gradient', 'occlusion'} or None
+        The faithful highlight computed for the listed own-class time-localised prototypes, beside
+        the nominal window (:func:`~protoecg_lib.evaluation.evidence_check.attach_highlights`);
+        default ``ig``, the method chosen on validation. None skips highlights.
+    evidence : dict label -> list of EvidenceSpan, optional
+        Ground truth for this ECG (synthetic spans, detected ectopic beats) for the evidence check.
+    evidence_basis : str, optional
+        Where ``evidence`` comes from (shown in the check).
     run : Run, optional
         The run the model comes from: its probabilities come from
         :func:`protoecg_lib.runs.probabilities` (with the run's calibration, once runs store one).
@@ -194,7 +203,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
         order = idx[torch.argsort(-features[idx], stable=True)]
         sim_rank[order] = torch.arange(1, len(order) + 1)
 
-    def evidence(g: int, c: int, rank: int, contrib: torch.Tensor) -> PrototypeEvidence:
+    def listed(g: int, c: int, rank: int, contrib: torch.Tensor) -> PrototypeEvidence:
         return PrototypeEvidence(index=g, similarity=float(features[g]), weight=float(weight[c, g]),
                                  contribution=float(contrib[g]), rank_by_contribution=rank,
                                  rank_by_similarity=int(sim_rank[g]), **table[g])
@@ -214,21 +223,30 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
             bias=float(bias[c]), predicted=bool(probs[c] >= threshold), true=None if truth is None else code in truth,
             branch_totals={n: float(contrib[s].sum()) for n, s in slices.items()},
             own_class_total=float(contrib[proto_class == c].sum()),
-            prototypes=[evidence(int(g), c, r + 1, contrib) for r, g in enumerate(own.tolist())],
-            against=[evidence(int(g), c, r + 1, contrib) for r, g in enumerate(neg.tolist())],
-            strongest=[evidence(int(g), c, r + 1, contrib) for r, g in enumerate(pos.tolist())]))
-    return Explanation(
+            prototypes=[listed(int(g), c, r + 1, contrib) for r, g in enumerate(own.tolist())],
+            against=[listed(int(g), c, r + 1, contrib) for r, g in enumerate(neg.tolist())],
+            strongest=[listed(int(g), c, r + 1, contrib) for r, g in enumerate(pos.tolist())]))
+    result = Explanation(
         ecg_id=None if ecg_id is None else int(ecg_id), fs=float(fs), num_samples=num_samples,
         true_labels=None if true_labels is None else [str(c) for c in true_labels], threshold=float(threshold),
         top_k=int(top_k), probabilities={code: float(p) for code, p in zip(labels, probs.tolist())},
         predicted=predicted, labels=explained, fallback=fallback, note=note, split=split,
         signals=x.numpy())
+    if highlight is not None:
+        from .evidence_check import attach_highlights
+
+        was = model.training
+        if device.type != "cpu":          # highlights build their inputs on the CPU
+            model.cpu()
+        attach_highlights(result, model, method=highlight, evidence=evidence, basis=evidence_basis)
+        model.to(device).train(was)
+    return result
 
 
 # --------------------------------------------------------------------------- from a run directory
 def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, top_k: int = 3,
                     threshold: float = 0.5, num_fallback: int = 3, max_labels: int | None = None,
-                    labels: Sequence[str] | None = None) -> Explanation:
+                    labels: Sequence[str] | None = None, highlight: str | None = "ig") -> Explanation:
     """Explain one ECG of a run's data root with the run's fused model (spec §7).
 
     Parameters
@@ -241,8 +259,10 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, to
         The run's data, loaded (default: :meth:`Run.load_data`). Pass it when explaining several ECGs.
     model, sources : optional
         Already loaded ``run.load_model()`` / ``run.all_prototype_sources()`` (speed when called repeatedly).
-    top_k, threshold, num_fallback, max_labels, labels
-        See :func:`explain_ecg`.
+    top_k, threshold, num_fallback, max_labels, labels, highlight
+        See :func:`explain_ecg`. The evidence check uses the root's ground truth for this ECG
+        (:func:`~protoecg_lib.evaluation.evidence_check.ecg_evidence`: synthetic spans, or ectopic
+        beats detected in a real ECG labelled PVC/PAC).
 
     Returns
     -------
@@ -264,9 +284,15 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, to
     if rates and rates != {data.fs}:
         raise ValueError(f"the prototypes were projected at {sorted(rates)} Hz but the data are at {data.fs} Hz; "
                          "load the data at the run's sampling rate")
+    evidence, basis = (None, None)
+    if highlight is not None:
+        from .evidence_check import ecg_evidence
+
+        evidence, basis = ecg_evidence(data, int(ecg_id))
     expl = explain_ecg(model, data.signal(int(ecg_id)), sources, true_labels=list(row["codes"]), ecg_id=int(ecg_id),
                        fs=data.fs, top_k=top_k, threshold=threshold, num_fallback=num_fallback, max_labels=max_labels,
-                       split=str(row["split"]), labels=labels, run=run)
+                       split=str(row["split"]), labels=labels, highlight=highlight, evidence=evidence,
+                       evidence_basis=basis, run=run)
 
     def get(eid):
         return data.signal(eid)

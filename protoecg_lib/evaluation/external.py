@@ -68,7 +68,7 @@ def _training_data(run, data):
 
 def explain_record(run, path: str | Path, *, data=None, model=None, sources=None, top_k: int = 3,
                    threshold: float = 0.5, num_fallback: int = 3, max_labels: int | None = None,
-                   labels: Sequence[str] | None = None) -> Explanation:
+                   labels: Sequence[str] | None = None, highlight: str | None = "ig") -> Explanation:
     """Explain one WFDB record with the run's fused model; prototype sources from the run's training data.
 
     Parameters
@@ -79,8 +79,9 @@ def explain_record(run, path: str | Path, *, data=None, model=None, sources=None
         The record (``RECORD.hea``; its ``.dat`` or ``.mat`` signal beside it).
     data : PTBXL, optional
         The run's training data (default: :meth:`Run.load_data`), for the prototypes' source ECGs.
-    model, sources, top_k, threshold, num_fallback, max_labels, labels
-        See :func:`~protoecg_lib.evaluation.explain.explain_ecg`.
+    model, sources, top_k, threshold, num_fallback, max_labels, labels, highlight
+        See :func:`~protoecg_lib.evaluation.explain.explain_ecg` (a record from a file has no
+        ground-truth evidence, so its highlights come without an evidence check).
 
     Returns
     -------
@@ -94,7 +95,7 @@ def explain_record(run, path: str | Path, *, data=None, model=None, sources=None
     model = model if model is not None else run.load_model()
     sources = sources if sources is not None else run.all_prototype_sources()
     expl = explain_ecg(model, record.signals, sources, fs=record.fs, top_k=top_k, threshold=threshold,
-                       num_fallback=num_fallback, max_labels=max_labels, labels=labels, run=run)
+                       num_fallback=num_fallback, max_labels=max_labels, labels=labels, highlight=highlight, run=run)
     expl.record, expl.notes = record.name, list(record.notes)
     return expl.attach_sources(data.signal, fs=data.fs)
 

@@ -97,6 +97,12 @@ class BranchConfig:
     num_samples : int
         Input length the global 2D prototypes are sized for: ``T = latent_length(num_samples)``
         (32 for 1000 samples). Longer inputs are averaged down to ``T`` latent steps.
+    local_windows : bool
+        Local-prototype variant (time-localised 2D prototypes only): the latent patch of window ``w``
+        is computed by the backbone from that window's own crop of ``32 * T`` samples (96 for T = 3,
+        centred on the nominal span), so nothing outside the crop can move its similarity -- the
+        shaded window is the evidence's support by construction. Same prototypes, losses,
+        projection and fusion; about ``W * 32 * T / N`` times the backbone compute (2.9x at 1000 samples).
     """
 
     name: str
@@ -113,6 +119,7 @@ class BranchConfig:
     dropout: float = 0.0
     pretrained: bool = False
     num_samples: int = 1000
+    local_windows: bool = False
 
     def __post_init__(self) -> None:
         if self.name not in BRANCHES:
@@ -150,6 +157,9 @@ class BranchConfig:
                 raise ValueError(f"branch {self.name!r}: similarity_scale must be > 0, got {self.similarity_scale!r}")
             if self.similarity == "cosine" and float(self.similarity_scale) != 1.0:
                 raise ValueError(f"branch {self.name!r}: the 1D cosine has no scale; set similarity_scale=None or 1")
+        if self.local_windows and (self.backbone != "2d" or self.prototype_length is None):
+            raise ValueError(f"branch {self.name!r}: local_windows needs time-localised 2D prototypes "
+                             "(backbone='2d' and a prototype_length)")
         if self.pretrained and self.backbone != "2d":
             raise ValueError(f"branch {self.name!r}: ImageNet weights exist only for the 2D backbone")
         latent_length(self.num_samples)

@@ -105,14 +105,19 @@ class PipelineConfig:
 
 
 def pipeline_config(preset: str = "fast", *, baseline: bool = True, seed: int = 42,
-                    contrastive: bool = True) -> PipelineConfig:
+                    contrastive: bool = True, local_windows: bool = False) -> PipelineConfig:
     """The pipeline settings of a preset (``paper`` or ``fast``).
 
     The baseline is a ResNet1D-18 on all 71 labels, as wide as the rhythm branch's backbone and trained
     with the same stage settings as joint training (same data, splits and budget).
     ``contrastive=False`` drops the contrastive prototype loss (the ablation of spec §8.4).
+    ``local_windows=True`` gives the morphology branch the local-prototype variant
+    (:class:`~protoecg_lib.models.config.BranchConfig` ``local_windows``: each window's latent is
+    computed from its own crop, so the shaded window is the similarity's whole support).
     """
     model = get_preset(preset)
+    if local_windows:
+        model = model.updated(branch="morphology", local_windows=True)
     train = train_presets(preset)
     train = {k: v.replace(seed=seed) for k, v in train.items()}
     if not contrastive:
