@@ -98,3 +98,15 @@ def test_the_install_cell_installs_only_when_the_library_does_not_import(configu
     assert "protoecg_lib 0." in capsys.readouterr().out
     assert _run_install_cell(source, importable=False, monkeypatch=monkeypatch) == [
         ("pip", f'install -q "protoecg-lib @ git+{url}.git@{branch}"')]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_setup_cell_shows_the_mode_switch(path):
+    """Mode by device, visibly: one ``MODE = "auto"`` line, passed to ``setup_chapter(mode=MODE)``."""
+    setups = [t for t in _cells(path, "code") if "setup_chapter(" in t]
+    if path.stem == "13_environment":
+        assert not setups
+        return
+    assert len(setups) == 1
+    assert len(re.findall(r'^MODE = "auto" ', setups[0], re.M)) == 1 and "mode=MODE" in setups[0]
+    assert len(re.findall(r"^KEEP_ON_DRIVE = False ", setups[0], re.M)) == 1
