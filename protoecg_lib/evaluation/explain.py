@@ -332,6 +332,6 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, *, dpi: int 
                 continue
             fig = explanation_figure(explanation, rank, entry.label)
             path = out / f"{stem}_{_safe(entry.label)}_for{rank + 1}_{ev.branch}{ev.prototype}.png"
-            fig.savefig(path, dpi=dpi, facecolor="white")
+            fig.savefig(path, dpi=dpi, facecolor="white", bbox_inches="tight")  # three-line titles stay whole
             paths.append(path)
     return paths
