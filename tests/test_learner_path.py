@@ -19,7 +19,7 @@ from protoecg_lib import settings
 from protoecg_lib.cli import build_parser
 from protoecg_lib.cli.training import resolve_preset
 from protoecg_lib.data import load_ptbxl
-from protoecg_lib.data.fetcher import ChecksumError, fetch_url
+from protoecg_lib.data.fetch import ChecksumError, fetch_url
 from protoecg_lib.files import sha256_file
 from protoecg_lib.runs.archive import pack_run, unpack_run
 from protoecg_lib.teaching import chapter

@@ -96,17 +96,17 @@ def test_a_long_record_is_cropped_to_its_first_10_s_and_a_short_one_padded(excer
     long = read(write_dat(tmp_path, "long", np.concatenate([x, x[:, :2500]], axis=1), 500))   # 15 s
     np.testing.assert_array_equal(long.signals, read(records["dat500"]).signals)
     assert any("cropped to its first 10 s (the record is 15 s long)" in n for n in long.notes)
-    with pytest.warns(UserWarning, match="padded with 0 mV from 7 s to 10 s"):
-        short = read_external_record(write_dat(tmp_path, "short", x[:, :3500], 500), fs=100)
+    with pytest.warns(UserWarning, match="padded with 0 mV from 9 s to 10 s"):
+        short = read_external_record(write_dat(tmp_path, "short", x[:, :4500], 500), fs=100)
     assert short.signals.shape == (12, 1000)
-    assert np.all(short.signals[:, 700:] == 0) and np.abs(short.signals[:, :700]).max() > 0.1
+    assert np.all(short.signals[:, 900:] == 0) and np.abs(short.signals[:, :900]).max() > 0.1
 
 
 @pytest.mark.parametrize("case, message", [
     ("15 leads", r"15 signals \(I, II, III, AVR, AVL, AVF, V1, V2, V3, V4, V5, V6, vx, vy, vz\); protoecg reads the 12"),
     ("2 leads", r"2 signals \(MLII, V5\); protoecg reads the 12 standard leads"),
     ("NaN", r"NaN or missing samples in lead\(s\) V3"),
-    ("1 s long", r"1 s long \(500 samples at 500 Hz\); protoecg needs at least 5 s \(records of 5-10 s are padded"),
+    ("1 s long", r"1 s long \(500 samples at 500 Hz\); protoecg needs at least 8.5 s \(records of 8.5-10 s are padded"),
     ("unknown lead", r"lead name\(s\) \['V7'\] not among the 12 standard leads"),
     ("repeated lead", r"repeated lead\(s\) \['II'\]"),
     ("mmHg", r"units 'mmHg'; protoecg reads mV, uV or V"),
@@ -202,5 +202,12 @@ def test_cli_refuses_a_bad_record_in_one_line(run, excerpt_root, tmp_path, capsy
         assert err.count("\n") == 0 and err.startswith("protoecg: error:") and "2 signals (MLII, V5)" in err
 
 
-def test_minimum_length_is_the_stated_policy():
-    assert MIN_DURATION_S == 5.0
+def test_a_padded_record_passes_the_models_input_check(run, data, excerpt_root, tmp_path):
+    """The shortest record accepted is padded by less than the held-value time the input check refuses."""
+    assert MIN_DURATION_S == 8.5
+    x = real_ecg(excerpt_root, 1, 500)[:, :int(MIN_DURATION_S * 500)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        expl = explain_record(run, write_dat(tmp_path, "short", x, 500), data=data, threshold=1e-9, max_labels=1,
+                              highlight=None)
+    assert any("padded with 0 mV from 8.5 s" in n for n in expl.notes)

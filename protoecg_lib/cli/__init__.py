@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 from .data import cmd_data_download, cmd_data_summary, cmd_data_synth
-from .errors import UsageError
 from .records import add_record_commands
 from .reports import cmd_evaluate, cmd_explain, cmd_quality
 from .training import cmd_pipeline, cmd_train
@@ -20,15 +19,28 @@ __all__ = ["main", "build_parser"]
 
 
 def _add_root(p: argparse.ArgumentParser, required: bool = False) -> None:
-    p.add_argument("--root", type=Path, required=required,
-                   help="PTB-XL root (folder with ptbxl_database.csv); default: $PROTOECG_DATA")
+    if required:
+        p.add_argument("--root", type=Path, required=True, help="PTB-XL root (folder with ptbxl_database.csv)")
+    else:
+        p.add_argument("--root", type=Path, help="PTB-XL root (folder with ptbxl_database.csv); default: "
+                                                 "$PROTOECG_DATA")
 
 
-
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    """The loader's options (``load_ptbxl``) that its error messages advise."""
+    p.add_argument("--sampling-rate", type=int, choices=(100, 500), default=100,
+                   help="read records100 (filename_lr) or records500 (filename_hr)")
+    p.add_argument("--target-rate", type=int, default=None,
+                   help="resample to this rate after reading (e.g. --sampling-rate 500 --target-rate 100)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out broken or implausible records with one warning (on_bad_record='skip')")
+    p.add_argument("--unknown-codes", choices=("error", "skip"), default="error",
+                   help="an SCP code outside the 71 statements: stop (default) or drop it with a warning")
 
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
     _add_root(p)
+    _add_data_options(p)
     p.add_argument("--preset", choices=("auto", "fast", "paper"), default="auto",
                    help="model and training settings (paper: spec §4.2-4.3; fast: CPU minutes; auto, the default: "
                         "paper on a GPU, fast on a CPU; PROTOECG_FAST=1 forces fast)")
@@ -53,9 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = dsub.add_parser("summary", help="records, patients, splits and labels of a root")
     _add_root(p)
-    p.add_argument("--sampling-rate", type=int, choices=(100, 500), default=100)
+    _add_data_options(p)
     p.add_argument("--strict", action="store_true", help="refuse a root with listed records missing")
-    p.add_argument("--skip-bad", action="store_true", help="skip broken records instead of failing")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_data_summary)
 
@@ -142,14 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; an expected error (bad input, a damaged or missing file) is one line on stderr and
+    exit status 2, never a traceback. The library's error types are all ValueErrors (``DataError``,
+    ``SanityError``, ``CheckpointError``, ``RunFileError``, ``UsageError``) or FileNotFoundError/KeyError."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from ..data.metadata import DataError
-
     try:
         return int(args.func(args) or 0)
-    except (DataError, FileNotFoundError, UsageError) as exc:
-        print(f"protoecg: error: {exc}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"protoecg: error: {' '.join(str(message).split())}", file=sys.stderr)
         return 2
 
 

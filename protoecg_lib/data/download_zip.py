@@ -2,7 +2,7 @@
 
 PhysioNet publishes PTB-XL v1.0.3 as one zip (about 1.7 GB: both sampling rates, the metadata) beside
 the folder of single files. Fetching the full set file by file costs about 43,600 requests at 100 Hz;
-the zip is one request that :class:`~protoecg_lib.data.fetcher.Fetcher` resumes with HTTP ``Range``
+the zip is one request that :class:`~protoecg_lib.data.fetch.Fetcher` resumes with HTTP ``Range``
 after an interruption. After it arrives,
 
 1. the checksum list ``SHA256SUMS.txt`` comes from the file folder (PhysioNet's published list),
@@ -23,14 +23,12 @@ from pathlib import Path, PurePosixPath
 
 from ..files import sha256_file
 from .checksums import SUMS_FILE, safe_relpath
-from .download_files import OPTIONAL_METADATA, REQUIRED_METADATA, fetch_sums, progress_bar, record_files
-from .fetcher import DownloadError, Fetcher
+from .download import _OPTIONAL_METADATA, _REQUIRED_METADATA, ZIP_NAME, _fetch_sums, _record_files
+from .fetch import DownloadError, Fetcher
 
 __all__ = ["ZIP_NAME", "PHYSIONET_ZIP_URL", "download_zip", "zip_url_for"]
 
-#: PhysioNet's file name of the PTB-XL v1.0.3 archive.
-ZIP_NAME = "ptb-xl-a-large-publicly-available-electrocardiography-dataset-1.0.3.zip"
-#: Where PhysioNet serves it.
+#: Where PhysioNet serves the archive (its file name: ``download.ZIP_NAME``).
 PHYSIONET_ZIP_URL = f"https://physionet.org/static/published-projects/ptb-xl/{ZIP_NAME}"
 _PHYSIONET_FILES = "https://physionet.org/files/ptb-xl/1.0.3/"
 _CHUNK = 1 << 20
@@ -48,16 +46,16 @@ def download_zip(fetcher: Fetcher, root: Path, sampling_rate: int, progress: boo
     """Download the archive into ``root``, unpack and verify the metadata and one sampling rate's records."""
     report = fetcher.report
     report.method = "zip"
-    sums = fetch_sums(fetcher, root)
+    sums = _fetch_sums(fetcher, root)
     url = zip_url or zip_url_for(fetcher.base_url)
     archive = root / ZIP_NAME
-    wanted_meta = [rel for rel in REQUIRED_METADATA + OPTIONAL_METADATA if rel in sums]
-    missing_meta = [rel for rel in REQUIRED_METADATA if rel not in sums]
+    wanted_meta = [rel for rel in _REQUIRED_METADATA + _OPTIONAL_METADATA if rel in sums]
+    missing_meta = [rel for rel in _REQUIRED_METADATA if rel not in sums]
     if missing_meta:
         raise DownloadError(f"{SUMS_FILE} at {fetcher.url(SUMS_FILE)} lists no {missing_meta}; this is not "
                             "PTB-XL v1.0.3's checksum list (check --base-url)")
     if not all((root / rel).is_file() for rel in wanted_meta) or _records_missing(root, sampling_rate):
-        with progress_bar(0, f"{ZIP_NAME[:24]}...zip", progress, unit="B") as bar:
+        with _bar(0, f"{ZIP_NAME[:24]}...zip", progress, unit="B") as bar:
             bar.unit_scale = True
 
             def show(done: int, total: int | None) -> None:
@@ -77,7 +75,7 @@ def download_zip(fetcher: Fetcher, root: Path, sampling_rate: int, progress: boo
                                 "the archive is damaged and was deleted; run the download again to fetch it anew")
     else:
         damaged = []
-    files, report.num_records = record_files(root / "ptbxl_database.csv", sampling_rate, "full")
+    files, report.num_records = _record_files(root / "ptbxl_database.csv", sampling_rate, "full")
     absent = [rel for rel in files if not (root / rel).is_file()]
     repair = sorted(set(damaged) | set(absent))
     for rel in repair:  # the archive lacked them or held them damaged: the folder has each file on its own
@@ -93,7 +91,7 @@ def _records_missing(root: Path, sampling_rate: int) -> bool:
     database = root / "ptbxl_database.csv"
     if not database.is_file():
         return True
-    files, _ = record_files(database, sampling_rate, "full")
+    files, _ = _record_files(database, sampling_rate, "full")
     return any(not (root / rel).is_file() for rel in files)
 
 
@@ -124,7 +122,7 @@ def _unpack(archive: Path, root: Path, sampling_rate: int, sums: dict[str, str],
         folder = f"records{sampling_rate}/"
         chosen = [rel for rel in wanted_meta if rel in members]
         chosen += sorted(rel for rel in members if rel.startswith(folder) and rel.endswith((".hea", ".dat")))
-        with progress_bar(len(chosen), f"unpacking records{sampling_rate}", progress) as bar:
+        with _bar(len(chosen), f"unpacking records{sampling_rate}", progress) as bar:
             for rel in chosen:
                 bar.update(1)
                 safe = safe_relpath(rel, archive.name)
@@ -157,3 +155,8 @@ def _extract_verified(zf: zipfile.ZipFile, info: zipfile.ZipInfo, final: Path, e
     os.replace(part, final)
     return True
 
+
+def _bar(total: int, desc: str, enabled: bool, unit: str = "file"):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=enabled)

@@ -18,8 +18,10 @@ and does, in order (each change is a warning and a line of ``notes``):
 * **rate**: any rate at or above the run's, resampled to it with a polyphase anti-aliasing filter
   (:func:`protoecg_lib.data.records.resample`); a lower rate is refused.
 * **length** (the policy): the model reads 10 s, as PTB-XL's records are. A longer record is cropped
-  to its first 10 s; one of :data:`MIN_DURATION_S` to 10 s is zero-padded at the end after filtering
-  (0 mV is the filtered baseline); a shorter one is refused.
+  to its first 10 s; one of :data:`MIN_DURATION_S` (8.5 s) to 10 s is zero-padded at the end after
+  filtering (0 mV is the filtered baseline; less than the 2 s of one held value that the model's input
+  check, :func:`protoecg_lib.data.sanity.check_ecg_input`, reads as a detached lead); a shorter one is
+  refused.
 * **samples**: NaN or infinite samples are refused (naming the leads).
 * **preprocessing**: the run's 0.5 Hz zero-phase high-pass (:func:`protoecg_lib.data.preprocess.highpass`)
   on the 10 s at the run's rate, exactly as ``load_ptbxl`` filters its records.
@@ -38,14 +40,16 @@ import numpy as np
 from ..labels import LEADS
 from .metadata import DataError
 from .preprocess import highpass as highpass_filter
+from .sanity import FLAT_RUN_S
 
 __all__ = ["ExternalRecord", "read_external_record", "lead_order", "DURATION_S", "MIN_DURATION_S",
            "PLAUSIBLE_P2P_MV", "UNIT_SCALE"]
 
 #: Seconds the model reads (PTB-XL's record length).
 DURATION_S = 10.0
-#: Shortest record accepted (padded to 10 s); shorter ones are refused.
-MIN_DURATION_S = 5.0
+#: Shortest record accepted (padded to 10 s); shorter ones are refused. The padding stays under the
+#: 2 s of one held value that the model's input check reads as a detached lead (``sanity.FLAT_RUN_S``).
+MIN_DURATION_S = DURATION_S - FLAT_RUN_S + 0.5
 #: Plausible median over leads of the per-lead peak-to-peak amplitude, in mV: QRS complexes span
 #: about 0.5-3 mV (low voltage is < 0.5 mV in the limb leads); microvolts read as mV give ~1000.
 PLAUSIBLE_P2P_MV = (0.1, 10.0)

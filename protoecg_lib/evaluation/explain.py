@@ -59,16 +59,17 @@ def check_sources(model, sources: Mapping[str, Sequence]) -> dict[str, list[Prot
     return out
 
 
-def _as_signals(signals) -> torch.Tensor:
-    x = signals.detach().cpu() if isinstance(signals, torch.Tensor) else torch.from_numpy(
-        np.array(signals, dtype=np.float32))
-    if x.ndim != 2 or x.shape[0] != 12:
-        hint = " (that is a batch: pass one ECG, signals[i])" if x.ndim == 3 else ""
-        hint = hint or (" (it looks like (T, 12): pass signals.T)" if x.ndim == 2 and x.shape[1] == 12 else "")
-        raise ValueError(f"signals must be one ECG of shape (12, T) in mV; got shape {tuple(x.shape)}{hint}")
-    if not torch.isfinite(x).all():
-        raise ValueError("signals hold NaN/inf values; clean the record before explaining it")
-    return x.float()
+def _as_signals(model, signals, fs: float, sources, standardized: bool) -> tuple[torch.Tensor, float]:
+    """One ECG as the model takes it: shape, rate, length and units checked (``data.sanity``)."""
+    from ..data.sanity import check_ecg_input
+
+    x = signals.detach().cpu().numpy() if isinstance(signals, torch.Tensor) else np.asarray(signals)
+    rates = {rec.sampling_rate for recs in sources.values() for rec in recs if rec.projected}
+    expected_fs = float(rates.pop()) if len(rates) == 1 else None
+    num_samples = {b.config.num_samples for b in model.branches.values()}
+    x = check_ecg_input(x, fs, expected_fs=expected_fs, num_samples=num_samples.pop() if len(num_samples) == 1 else None,
+                        check_units=not standardized)
+    return torch.from_numpy(x), (expected_fs or float(fs))
 
 
 def _prototype_table(model, outputs, sources, num_samples: int) -> list[dict]:
@@ -102,7 +103,8 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
                 ecg_id: int | None = None, fs: float = 100.0, top_k: int = 3, threshold: float = 0.5,
                 num_fallback: int = 3, max_labels: int | None = None, split: str | None = None,
                 labels: Sequence[str] | None = None, highlight: str | None = "ig",
-                evidence: Mapping | None = None, evidence_basis: str | None = None, run=None) -> Explanation:
+                evidence: Mapping | None = None, evidence_basis: str | None = None,
+                standardized: bool = False, run=None) -> Explanation:
     """Explain the fused prediction for one ECG with prototypes (spec §7.1-7.2).
 
     Parameters
@@ -110,14 +112,17 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     model : ProtoECGNet
         The fused model (``Run.load_model()``); put in eval mode.
     signals : array or Tensor, shape (12, T)
-        One preprocessed ECG in mV (as the model was trained on).
+        One preprocessed ECG in mV (as the model was trained on). Checked by
+        :func:`protoecg_lib.data.sanity.check_ecg_input`: another rate than the prototypes' is
+        resampled and values in microvolts or volts are converted (each with a warning); another
+        length, a flat lead or amplitudes that fit no unit are refused with a message.
     sources : dict branch -> list of PrototypeSource
         Where each branch's prototypes were projected (``run.all_prototype_sources()``).
     true_labels : sequence of str, optional
         The ECG's SCP codes (shown beside the predictions).
     ecg_id : int, optional
     fs : float
-        Sampling rate of ``signals`` (for figures; windows are in samples).
+        Sampling rate of ``signals`` in Hz.
     top_k : int
         Prototypes listed per label in each list (for, against, strongest).
     threshold : float
@@ -139,6 +144,8 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
         Ground truth for this ECG (synthetic spans, detected ectopic beats) for the evidence check.
     evidence_basis : str, optional
         Where ``evidence`` comes from (shown in the check).
+    standardized : bool
+        ``signals`` are per-lead z-scores (a run trained with ``standardize=True``): no units check.
     run : Run, optional
         The run the model comes from: its probabilities come from
         :func:`protoecg_lib.runs.probabilities` (with the run's calibration, once runs store one).
@@ -154,7 +161,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     if not 0.0 < float(threshold) < 1.0:
         raise ValueError(f"threshold must be a probability in (0, 1); got {threshold!r}")
     sources = check_sources(model, sources)
-    x = _as_signals(signals)                                                    # (12, T)
+    x, fs = _as_signals(model, signals, fs, sources, standardized)              # (12, T)
     num_samples = int(x.shape[1])
     model.eval()
     device = next(model.parameters()).device
@@ -292,7 +299,7 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, to
     expl = explain_ecg(model, data.signal(int(ecg_id)), sources, true_labels=list(row["codes"]), ecg_id=int(ecg_id),
                        fs=data.fs, top_k=top_k, threshold=threshold, num_fallback=num_fallback, max_labels=max_labels,
                        split=str(row["split"]), labels=labels, highlight=highlight, evidence=evidence,
-                       evidence_basis=basis, run=run)
+                       evidence_basis=basis, standardized=data.standardizer is not None, run=run)
 
     def get(eid):
         return data.signal(eid)

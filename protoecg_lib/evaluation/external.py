@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from ..data.external import ExternalRecord, read_external_record
+from ..data.sanity import check_ecg_input
 from ..labels import BRANCHES
 from ..runs.probabilities import probabilities
 from .explain import explain_ecg
@@ -95,7 +96,8 @@ def explain_record(run, path: str | Path, *, data=None, model=None, sources=None
     model = model if model is not None else run.load_model()
     sources = sources if sources is not None else run.all_prototype_sources()
     expl = explain_ecg(model, record.signals, sources, fs=record.fs, top_k=top_k, threshold=threshold,
-                       num_fallback=num_fallback, max_labels=max_labels, labels=labels, highlight=highlight, run=run)
+                       num_fallback=num_fallback, max_labels=max_labels, labels=labels, highlight=highlight,
+                       standardized=data.standardizer is not None, run=run)
     expl.record, expl.notes = record.name, list(record.notes)
     return expl.attach_sources(data.signal, fs=data.fs)
 
@@ -114,9 +116,13 @@ def predict_records(run, paths: Sequence[str | Path], *, model=None) -> pd.DataF
     model.eval()
     device = next(model.parameters()).device
     rows, notes, logits = [], {}, []
+    fs, _, standardize = run_sampling_rate(run)
+    num_samples = {b.config.num_samples for b in model.branches.values()}
     for path in paths:
         record = read_record_for_run(run, path)
-        out = model(torch.from_numpy(record.signals)[None].to(device))
+        x = check_ecg_input(record.signals, fs, expected_fs=fs, num_samples=num_samples.pop() if len(num_samples) == 1
+                            else None, check_units=not standardize, where=str(path))   # what explain_ecg checks too
+        out = model(torch.from_numpy(x)[None].to(device))
         logits.append(out.logits[0].float().cpu().numpy())
         rows.append(str(path))
         notes[str(path)] = list(record.notes)

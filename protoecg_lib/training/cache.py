@@ -35,7 +35,7 @@ def fetch_run(url: str, sha256: str, folder: str | Path, *, root: str | Path, co
     run). Its ``config.json`` then names the local data root ``root`` (the trainer's root is kept as
     ``data.trained_root``), so :meth:`Run.load_data` finds the data here.
     """
-    from ..data.fetcher import fetch_url
+    from ..data.fetch import fetch_url
     from ..runs.archive import unpack_run
 
     if not sha256:

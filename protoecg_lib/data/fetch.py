@@ -1,18 +1,20 @@
-"""One file over HTTP(S): resumed with Range requests, verified by SHA-256, retried with back-off.
+"""Fetching one file over HTTP(S) into a folder: partial files, Range resume, checksums, retries.
 
-:class:`Fetcher` is what every download of the library goes through (the per-file PTB-XL download,
-PhysioNet's single zip, a finished run's archive). A file is
+:class:`Fetcher` is the transfer layer of :mod:`protoecg_lib.data.download` (file by file, and
+PhysioNet's single zip) and of :func:`fetch_url` (one URL, e.g. a finished run's archive for
+``cached_run(url=..., sha256=...)``). Every file is
 
-1. written to ``<name>.part`` (a partial one left by an earlier attempt is continued with an HTTP
+1. written to ``<name>.part`` (a partial one left by an earlier run is continued with an HTTP
    ``Range`` request when the server answers ``206``, and started again when it answers ``200``),
 2. flushed and ``fsync``-ed,
-3. checked against its expected SHA-256 when one is known,
+3. checked against its expected SHA-256 (when one is known),
 4. and only then moved to its final name with :func:`os.replace`,
 
 so a file under its final name is always complete and verified. Connection errors, time-outs,
 HTTP 5xx/408/429 and checksum mismatches are retried with exponential back-off
-(``backoff * 2**k`` seconds, at most 60 s); a file that keeps failing raises an error that names it
-and says what to do. It uses :mod:`urllib` only, so no dependency is added.
+(``backoff * 2**k`` seconds, at most 60 s); other HTTP 4xx answers raise :class:`NotOnServer` at
+once. Messages name only files that exist (a ``.part`` file only when bytes were kept). Only the
+standard library is used (:mod:`urllib`).
 """
 from __future__ import annotations
 
@@ -24,12 +26,11 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import sha256_file
 
-__all__ = ["DownloadError", "ChecksumError", "DownloadReport", "Fetcher", "fetch_url"]
+__all__ = ["Fetcher", "DownloadError", "ChecksumError", "NotOnServer", "fetch_url"]
 
 _CHUNK = 1 << 16
 _MAX_DELAY_S = 60.0
@@ -40,13 +41,21 @@ _NETWORK_ERRORS = (urllib.error.URLError, ConnectionError, TimeoutError, http.cl
 class DownloadError(RuntimeError):
     """A file could not be downloaded; ``report`` holds what was done before the failure."""
 
-    def __init__(self, message: str, report: "DownloadReport | None" = None):
+    def __init__(self, message: str, report: object | None = None):
         super().__init__(message)
         self.report = report
 
 
 class ChecksumError(DownloadError):
-    """A file kept arriving with a SHA-256 other than the expected one."""
+    """A file kept arriving with a SHA-256 other than the one in ``SHA256SUMS.txt``."""
+
+
+class NotOnServer(DownloadError):
+    """The server answered that it does not have the file (HTTP 4xx other than 408/429)."""
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.code = code
 
 
 class _Retry(Exception):
@@ -59,71 +68,18 @@ class _Mismatch(_Retry):
         self.expected, self.actual = expected, actual
 
 
-@dataclass
-class DownloadReport:
-    """What one download did.
-
-    ``fetched`` counts files downloaded and verified (``resumed`` of them continued a ``.part``
-    file with a Range request), ``skipped`` files already present and verified, ``retried`` the
-    extra attempts after transient failures, ``bytes`` the bytes received, ``failures`` one message
-    per file that could not be downloaded, ``method`` ``'files'`` (one request per file) or ``'zip'``
-    (PhysioNet's single archive, then ``unpacked`` files verified after unpacking),
-    ``official_v103`` the check of the metadata against the official v1.0.3 checksums.
-    """
-
-    root: Path
-    sampling_rate: int
-    method: str = "files"
-    num_records: int = 0
-    fetched: int = 0
-    skipped: int = 0
-    resumed: int = 0
-    retried: int = 0
-    unpacked: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    failures: list[str] = field(default_factory=list)
-    missing_optional: list[str] = field(default_factory=list)
-    official_v103: dict[str, bool | None] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        rate = self.bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
-        how = "one zip archive" if self.method == "zip" else "one request per file"
-        lines = [
-            f"PTB-XL download into {self.root} ({self.sampling_rate} Hz, {self.num_records} records, {how})",
-            f"  fetched   {self.fetched} files ({self.resumed} resumed), "
-            f"{self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s ({rate:.1f} MB/s)",
-        ]
-        if self.method == "zip":
-            lines.append(f"  unpacked  {self.unpacked} files, each verified against SHA256SUMS.txt")
-        lines += [
-            f"  skipped   {self.skipped} files already present and verified",
-            f"  retried   {self.retried} attempts",
-            f"  failures  {len(self.failures) or 'none'}",
-        ]
-        lines += [f"    - {msg}" for msg in self.failures[:5]]
-        if self.missing_optional:
-            lines.append(f"  not on server (optional): {', '.join(self.missing_optional)}")
-        if self.official_v103:
-            words = {True: "matches", False: "differs", None: "absent"}
-            state = ", ".join(f"{name} {words[ok]}" for name, ok in self.official_v103.items())
-            lines.append(f"  official v1.0.3 metadata: {state}")
-        return "\n".join(lines)
-
-
 class Fetcher:
-    """Fetches single files from ``base_url`` into ``root`` (thread-safe); counts into ``report``.
+    """Fetches single files of ``base_url`` into ``root`` (thread-safe); counts into a shared report.
 
-    ``hint`` ends the message of an HTTP 4xx error (where the right files live).
+    ``report`` is any object with integer attributes ``fetched``, ``skipped``, ``resumed``,
+    ``retried`` and ``bytes``; ``hint`` ends the messages of a file the server does not have or keeps
+    sending corrupt (e.g. where the data set really lives).
     """
 
-    def __init__(self, root: Path, base_url: str, report: DownloadReport, retries: int = 5,
-                 backoff: float = 1.0, timeout: float = 30, stop: threading.Event | None = None,
-                 hint: str = "check the URL"):
-        self.root, self.base_url, self.report = Path(root), base_url, report
-        self.retries, self.backoff, self.timeout = retries, backoff, timeout
-        self.stop = stop if stop is not None else threading.Event()
-        self.hint = hint
+    def __init__(self, root: Path, base_url: str, report, retries: int, backoff: float, timeout: float,
+                 stop: threading.Event, hint: str = ""):
+        self.root, self.base_url, self.report, self.hint = root, base_url, report, hint
+        self.retries, self.backoff, self.timeout, self.stop = retries, backoff, timeout, stop
         #: called as ``on_progress(bytes_so_far, total_or_None)`` while a body arrives (a progress bar)
         self.on_progress = None
         self.opener = urllib.request.build_opener()  # reads proxy settings now, not at import
@@ -168,8 +124,8 @@ class Fetcher:
                 if optional and err.code in (404, 410):
                     return "missing"
                 if err.code < 500 and err.code not in (408, 429):
-                    raise DownloadError(f"HTTP {err.code} {err.reason} for {url}: the server does not "
-                                        f"have this file; {self.hint}") from None
+                    raise NotOnServer(f"HTTP {err.code} {err.reason} for {url}: the server does not have this "
+                                      f"file{self.hint}", code=err.code) from None
                 last: Exception = err
             except (*_NETWORK_ERRORS, _Retry) as err:
                 last = err
@@ -181,11 +137,12 @@ class Fetcher:
         if isinstance(last, _Mismatch):
             raise ChecksumError(
                 f"{rel}: checksum mismatch after {tries} (expected sha256 {last.expected}, got "
-                f"{last.actual}) from {url}. The server keeps sending a different file: {self.hint}, "
-                "and run the download again; verified files are kept.")
-        raise DownloadError(f"{rel}: could not download {url} after {tries}: {last}. Partial data "
-                            f"stays in {part.name} and is resumed by the next run; check the network "
-                            "and run the download again.")
+                f"{last.actual}) from {url}. The server keeps sending a different file{self.hint}; "
+                "run the download again: verified files are kept.")
+        kept = (f" The {part.stat().st_size} bytes received stay in {part.name} and are resumed by the next run."
+                if part.is_file() and part.stat().st_size else "")
+        raise DownloadError(f"{rel}: could not download {url} after {tries}: {last}.{kept} Check the network "
+                            "and the server address, and run the download again.")
 
     def _transfer(self, url: str, part: Path, verifiable: bool) -> bool:
         """One HTTP attempt into ``part``; True when it continued a partial file (206)."""
@@ -231,6 +188,12 @@ class Fetcher:
         return resumed
 
 
+class _Counts:
+    """The counters a :class:`Fetcher` adds to, for a single download outside PTB-XL's report."""
+
+    fetched = skipped = resumed = retried = bytes = 0
+
+
 def fetch_url(url: str, dest: str | os.PathLike, sha256: str | None, *, retries: int = 5, backoff: float = 1.0,
               timeout: float = 60) -> Path:
     """Download one URL to ``dest`` (resumed, verified against ``sha256`` when given); return ``dest``.
@@ -243,7 +206,7 @@ def fetch_url(url: str, dest: str | os.PathLike, sha256: str | None, *, retries:
     if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", str(sha256).lower()):
         raise ValueError(f"sha256={sha256!r}: give the 64 hex digits of the file's SHA-256")
     dest = Path(dest).expanduser()
-    fetcher = Fetcher(dest.parent, "", DownloadReport(root=dest.parent, sampling_rate=0), retries=retries,
-                      backoff=backoff, timeout=timeout, hint="check the URL")
+    fetcher = Fetcher(dest.parent, "", _Counts(), retries, backoff, timeout, threading.Event(),
+                      hint="; check the URL")
     fetcher.fetch(dest.name, None if sha256 is None else str(sha256).lower(), url=url)
     return dest
