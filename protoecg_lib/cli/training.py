@@ -9,7 +9,17 @@ from __future__ import annotations
 from .data import check_data_options, load_data
 from .errors import UsageError
 
-__all__ = ["cmd_pipeline", "cmd_train"]
+__all__ = ["cmd_pipeline", "cmd_train", "resolve_preset"]
+
+
+def resolve_preset(args) -> str:
+    """``--preset auto`` -> ``fast`` or ``paper`` by the library's one rule (:func:`protoecg_lib.settings.resolve_mode`)."""
+    from .. import settings
+    from ..device import pick_device
+
+    args.preset = settings.resolve_mode(args.preset, pick_device(args.device))
+    return args.preset
+
 
 #: The rate the fast and paper presets take (10 s = 1000 samples, spec §1.1).
 _MODEL_RATE = 100
@@ -32,6 +42,7 @@ def cmd_pipeline(args) -> int:
     from ..training.pipeline import run_pipeline
 
     _check_args(args)
+    resolve_preset(args)
     config = _config(args)
     device = dist.init_from_env(args.device)
     ok = False
@@ -53,6 +64,7 @@ def cmd_train(args) -> int:
     if args.stage != "fusion" and args.branch is None:
         raise UsageError(f"--branch is required for --stage {args.stage} (rhythm, morphology or global)")
     _check_args(args)
+    resolve_preset(args)
     config = _config(args, stage=args.stage, base=_recorded_config(args))
     device = dist.init_from_env(args.device)
     ok = False

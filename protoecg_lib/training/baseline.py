@@ -49,7 +49,7 @@ def train_baseline(
         train_split, val_split = data
     torch.manual_seed(cfg.seed)
     model.to(device)
-    pos_weight = torch.as_tensor(train_split.class_weights(cfg.class_weights)).to(device)
+    pos_weight = torch.as_tensor(train_split.class_weights(cfg.class_weights), dtype=torch.float32).to(device)
     train_ds = SplitDataset(train_split)                          # streams batches from the cache
     val_t = torch.as_tensor(val_split.targets)
     use_amp = cfg.amp and device.startswith("cuda")
