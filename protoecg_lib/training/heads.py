@@ -50,7 +50,7 @@ def predict_logits(model: Callable[[Tensor], Tensor], signals, batch_size: int =
     the whole array. Rank-based metrics should use these rather than probabilities: ``sigmoid``
     saturates to exactly 0 or 1 for large logits and turns distinct scores into ties.
     """
-    return _sharded_outputs(model, signals, batch_size, device).double().numpy()   # float64: MPS holds none
+    return _sharded_outputs(model, signals, batch_size, device).cpu().double().numpy()   # float64 on the CPU only
 
 
 def branch_features(branch: ProtoBranch, signals, batch_size: int = 128, device: str | None = None) -> Tensor:
