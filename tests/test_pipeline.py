@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,7 +24,8 @@ torch.set_num_threads(1)
 
 def tiny_pipeline_config(seed: int = 3):
     config = pipeline_config("fast", seed=seed)
-    config.model = tiny_config()
+    # the fast preset's rhythm branch reads beat timing: the tiny one too, so the stages run it
+    config.model = tiny_config().updated(branch="rhythm", beat_timing="rr", latent_center="running")
     short = TrainConfig(num_epochs=2, lr=1e-2, patience=2, batch_size=16, seed=seed)
     config.train = {s: short.replace() for s in config.train}
     config.baseline.base_width = 4
@@ -130,3 +132,61 @@ def test_old_import_paths_warn_and_forward():
         with pytest.warns(FutureWarning, match="removed in 0.3"):
             module = importlib.import_module(name)
         assert getattr(module, attr) is target
+
+
+# ----------------------------------------------------------------------------- calibration and beat timing
+def test_calibration_stage_stores_calibrated_probabilities(tiny_run, tiny_data):
+    from protoecg_lib.evaluation.calibration import expected_calibration_error
+    from protoecg_lib.runs import MODEL_NAMES
+
+    layout = RunLayout(tiny_run.path)
+    for who in MODEL_NAMES:
+        cal = tiny_run.calibration(who)
+        assert cal is not None and layout.calibration(who).is_file(), who
+        for split in ("val", "test"):
+            pred = tiny_run.predictions(split, who)
+            np.testing.assert_allclose(pred.y_prob, cal.apply(pred.y_logit), rtol=1e-6, atol=1e-12)
+    # the summary reports ECE and labels per ECG before and after, from the same numbers
+    report = tiny_run.summary["fusion"]["calibration"]
+    test = tiny_run.predictions("test")
+    assert report["calibrated"]["ece"] == pytest.approx(expected_calibration_error(test.y_true, test.y_prob))
+    listed = tiny_run.calibration().predict(test.y_logit).sum(axis=1)
+    assert report["calibrated"]["median_listed"] == pytest.approx(float(np.median(listed)))
+    assert report["true_median"] == pytest.approx(float(np.median(test.y_true.sum(axis=1))))
+    # nothing was fitted on the test fold: refitting on validation alone gives the same calibration
+    again = tiny_run.calibration("baseline")
+    val = tiny_run.predictions("val", "baseline")
+    from protoecg_lib.evaluation.calibration import fit_calibration
+
+    pw = tiny_data.split("train", "all").class_weights("official")
+    refit = fit_calibration(val.y_logit, val.y_true, pw, labels=val.labels)
+    np.testing.assert_allclose(refit.slope, again.slope)
+    branch = tiny_run.summary["branches"]["rhythm"]
+    assert {"macro_auroc_trained", "labels_trained", "logit_correlation"} <= set(branch)
+
+
+def test_rhythm_prototypes_record_their_source_rr_intervals(tiny_run, tiny_data):
+    sources = [s for s in tiny_run.prototype_sources("rhythm") if s.projected]
+    assert sources
+    for s in sources:
+        bt = s.beat_timing
+        assert bt is not None and bt["lead"] == 1 and len(bt["rr_s"]) >= 1
+        # the stored intervals are those of the source ECG's lead II
+        np.testing.assert_allclose(np.diff(bt["peak_times_s"])[:3], bt["rr_s"][:3], atol=2e-3)
+    assert all(s.beat_timing is None for s in tiny_run.prototype_sources("morphology"))
+    branch = tiny_run.load_branch("rhythm")
+    assert branch.beat_encoder is not None and branch.center.mode == "running"
+
+
+def test_cli_calibrate_and_diagnose(tiny_run, capsys):
+    assert main(["calibrate", "--run", str(tiny_run.path), "--operating-point", "p50"]) == 0
+    assert tiny_run.calibration().rule == "threshold"
+    assert json.loads(RunLayout(tiny_run.path).config.read_text())["pipeline"]["calibration"]["operating_point"] == "p50"
+    assert main(["calibrate", "--run", str(tiny_run.path), "--operating-point", "expected"]) == 0
+    assert tiny_run.calibration().rule == "expected"
+    capsys.readouterr()
+    assert main(["diagnose", "--run", str(tiny_run.path), "--split", "val", "--per-label"]) == 0
+    out = capsys.readouterr().out
+    for who in (*BRANCHES, "fusion", "baseline"):
+        assert who in out
+    assert "logit corr" in out and "training positives" in out

@@ -100,7 +100,7 @@ def _prototype_table(model, outputs, sources, num_samples: int) -> list[dict]:
 def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]], *, true_labels: Sequence[str] | None = None,
                 ecg_id: int | None = None, fs: float = 100.0, top_k: int = 3, threshold: float = 0.5,
                 num_fallback: int = 3, max_labels: int | None = None, split: str | None = None,
-                labels: Sequence[str] | None = None) -> Explanation:
+                labels: Sequence[str] | None = None, calibration=None) -> Explanation:
     """Explain the fused prediction for one ECG with prototypes (spec §7.1-7.2).
 
     Parameters
@@ -119,7 +119,13 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     top_k : int
         Prototypes listed per label in each list (for, against, strongest).
     threshold : float
-        A label is predicted when its fused probability is ``>= threshold`` (spec §7.1).
+        A label is predicted when its fused probability is ``>= threshold`` (spec §7.1); not used
+        with ``calibration``.
+    calibration : Calibration, optional
+        The run's :class:`~protoecg_lib.evaluation.calibration.Calibration` (``Run.calibration()``):
+        probabilities are then calibrated (prior correction and Platt scaling fitted on validation)
+        instead of ``sigmoid(logit)``, and the labels listed are those of the calibration's operating
+        point (each ECG its expected number of labels, by default). Logits and contributions do not change.
     num_fallback : int
         Labels explained (highest logits first) when no label passes the threshold.
     max_labels : int, optional
@@ -151,7 +157,15 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     bias = (model.fusion.bias.detach().cpu().double() if model.fusion.bias is not None
             else torch.zeros(weight.shape[0], dtype=torch.float64))             # (71,)
     logits = out.logits[0].cpu().double()                                       # (71,)
-    probs = torch.sigmoid(logits)
+    if calibration is not None:
+        if tuple(calibration.labels) != tuple(model.labels):
+            raise ValueError("the calibration's labels differ from the model's 71; use the calibration of this run's "
+                             "fused model (Run.calibration())")
+        probs = torch.from_numpy(calibration.apply(logits.numpy()[None])[0])              # (71,)
+        listed = torch.from_numpy(calibration.predict(logits.numpy()[None])[0])           # (71,) bool
+    else:
+        probs = torch.sigmoid(logits)
+        listed = probs >= float(threshold)
     requested, labels = labels, tuple(model.labels)
     if requested is not None:
         requested = [str(c) for c in requested]
@@ -164,23 +178,25 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     slices = model.feature_slices
     truth = None if true_labels is None else {str(c) for c in true_labels}
 
-    predicted = [labels[i] for i in torch.argsort(-probs).tolist() if probs[i] >= threshold]
+    predicted = [labels[i] for i in torch.argsort(-probs).tolist() if listed[i]]
+    point = (f"threshold {threshold:g}" if calibration is None else
+             "calibrated operating point" if calibration.rule == "threshold" else
+             "expected label count of the calibrated probabilities")
     if max_labels is not None and (int(max_labels) != max_labels or max_labels < 1):
         raise ValueError(f"max_labels must be a positive integer or None; got {max_labels!r}")
     if requested is not None:
         chosen, fallback = requested, False
-        shown = ", ".join(f"{c} {'predicted' if probs[labels.index(c)] >= threshold else 'not predicted'}"
-                          for c in requested)
-        note = f"{len(predicted)} label(s) reach the threshold {threshold:g}; explained on request: {shown}."
+        shown = ", ".join(f"{c} {'predicted' if listed[labels.index(c)] else 'not predicted'}" for c in requested)
+        note = f"{len(predicted)} label(s) listed at the {point}; explained on request: {shown}."
     elif predicted:
         chosen, fallback = predicted[:max_labels], False
-        note = f"{len(predicted)} label(s) reach the threshold {threshold:g}; " + (
+        note = f"{len(predicted)} label(s) listed at the {point}; " + (
             "each is explained below." if len(chosen) == len(predicted) else
             f"the {len(chosen)} most probable are explained below.")
     else:
         chosen = [labels[i] for i in torch.argsort(-logits)[:num_fallback].tolist()]
         fallback = True
-        note = (f"No label reaches the threshold {threshold:g} (highest probability {float(probs.max()):.3f}); "
+        note = (f"No label listed at the {point} (highest probability {float(probs.max()):.3f}); "
                 f"the {len(chosen)} top-scoring labels are explained instead.")
 
     # rank by similarity within each class (1 = most similar)
@@ -207,7 +223,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
         pos = pos[contrib[pos] > 0][:top_k]
         explained.append(LabelExplanation(
             label=code, branch=branch_of(code), probability=float(probs[c]), logit=float(logits[c]),
-            bias=float(bias[c]), predicted=bool(probs[c] >= threshold), true=None if truth is None else code in truth,
+            bias=float(bias[c]), predicted=bool(listed[c]), true=None if truth is None else code in truth,
             branch_totals={n: float(contrib[s].sum()) for n, s in slices.items()},
             own_class_total=float(contrib[proto_class == c].sum()),
             prototypes=[evidence(int(g), c, r + 1, contrib) for r, g in enumerate(own.tolist())],
@@ -218,13 +234,13 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
         true_labels=None if true_labels is None else [str(c) for c in true_labels], threshold=float(threshold),
         top_k=int(top_k), probabilities={code: float(p) for code, p in zip(labels, probs.tolist())},
         predicted=predicted, labels=explained, fallback=fallback, note=note, split=split,
-        signals=x.numpy())
+        signals=x.numpy(), operating_point=None if calibration is None else f"calibrated, {point}")
 
 
 # --------------------------------------------------------------------------- from a run directory
 def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, top_k: int = 3,
                     threshold: float = 0.5, num_fallback: int = 3, max_labels: int | None = None,
-                    labels: Sequence[str] | None = None) -> Explanation:
+                    labels: Sequence[str] | None = None, calibrated: bool = True) -> Explanation:
     """Explain one ECG of a run's data root with the run's fused model (spec §7).
 
     Parameters
@@ -239,6 +255,9 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, to
         Already loaded ``run.load_model()`` / ``run.all_prototype_sources()`` (speed when called repeatedly).
     top_k, threshold, num_fallback, max_labels, labels
         See :func:`explain_ecg`.
+    calibrated : bool
+        Use the run's calibration (``RUN/calibration.json``) when it has one: calibrated
+        probabilities and its operating point. False (or a run without one): ``sigmoid`` and ``threshold``.
 
     Returns
     -------
@@ -262,7 +281,8 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, to
                          "load the data at the run's sampling rate")
     expl = explain_ecg(model, data.signal(int(ecg_id)), sources, true_labels=list(row["codes"]), ecg_id=int(ecg_id),
                        fs=data.fs, top_k=top_k, threshold=threshold, num_fallback=num_fallback, max_labels=max_labels,
-                       split=str(row["split"]), labels=labels)
+                       split=str(row["split"]), labels=labels,
+                       calibration=run.calibration() if calibrated else None)
 
     def get(eid):
         return data.signal(eid)

@@ -189,6 +189,9 @@ class Explanation:
         Prototype source ECGs for figures (not in :meth:`to_dict`); see :meth:`attach_sources`.
     source_fs : float or None
         Sampling rate of ``sources`` (default ``fs``).
+    operating_point : str or None
+        How labels were listed when a calibration chose them (probabilities are then calibrated and
+        ``threshold`` is not used); None for ``probability >= threshold``.
     """
 
     ecg_id: int | None
@@ -206,6 +209,7 @@ class Explanation:
     signals: np.ndarray | None = field(default=None, repr=False)
     sources: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     source_fs: float | None = None
+    operating_point: str | None = None
 
     def label(self, code: str) -> LabelExplanation:
         """The explanation of one explained label."""
@@ -255,8 +259,8 @@ class Explanation:
         lines = [head + (f", true labels: {', '.join(self.true_labels) or '(none)'}" if self.true_labels is not None
                          else "")]
         if self.predicted:
-            lines.append("predicted (fused probability >= {:g}): ".format(self.threshold)
-                         + ", ".join(f"{c} {self.probabilities[c]:.2f}" for c in self.predicted))
+            how = self.operating_point or "fused probability >= {:g}".format(self.threshold)
+            lines.append(f"predicted ({how}): " + ", ".join(f"{c} {self.probabilities[c]:.2f}" for c in self.predicted))
         lines.append(self.note)
         for e in self.labels:
             truth = "" if e.true is None else (" [true]" if e.true else " [not in the labels]")

@@ -88,6 +88,15 @@ class Run:
         """Predictions of ``who`` (``'fusion'``, a branch name, or ``'baseline'``) on ``split``."""
         return read_predictions(self.layout.predictions(split, who))
 
+    def calibration(self, who: str = "fusion"):
+        """The :class:`~protoecg_lib.evaluation.calibration.Calibration` of ``who`` (``'fusion'``, a branch
+        name or ``'baseline'``), or None for a run without one (written before calibration existed, or
+        with ``calibration=None``; ``protoecg calibrate --run RUN`` adds it)."""
+        from ..evaluation.calibration import Calibration
+
+        path = self.layout.calibration(who)
+        return Calibration.load(path) if path.is_file() else None
+
     # ------------------------------------------------------------------ models
     def load_model(self, map_location: str = "cpu"):
         """The full ProtoECGNet (projected branches, branch classifiers, fusion head), in eval mode."""
