@@ -13,8 +13,8 @@ over batches, §9.2 B3), ranking by the saved logits (:attr:`Predictions.scores`
   classifier on the same labels);
 * for a calibrated run (``RUN/calibration*.json``): expected calibration error, Brier score and the
   labels listed per ECG at the operating point, calibrated vs ``sigmoid(logit) >= 0.5``, beside the
-  true counts (:func:`~protoecg_lib.evaluation.calibration.calibration_report`). The ``prob_``
-  columns of a calibrated run are calibrated, so ``f1_at_0.5`` uses calibrated probabilities.
+  true counts (:func:`~protoecg_lib.evaluation.calibration.calibration_report`). ``f1_at_0.5``
+  stays the paper's rule, ``sigmoid(logit) >= 0.5``, also in a calibrated run.
 
 :func:`evaluate_run` returns a JSON-able dict, writes ``RUN/evaluation_<split>.json``;
 :func:`format_evaluation` prints it; :func:`per_label_frame` gives the per-label table as a DataFrame.
@@ -73,7 +73,8 @@ def evaluate_predictions(test, val=None, *, n_boot: int = 1000, seed: int = 0, a
         :func:`~protoecg_lib.evaluation.metrics.evaluation_table`'s result; with ``val`` also per-label
         ``threshold`` (on the score scale), ``threshold_prob`` (as a probability when the scores are
         logits), ``threshold_source`` and ``f1``, and overall ``f1`` (macro, micro) plus
-        ``f1_at_0.5`` (probability 0.5, spec §7.1's fixed threshold).
+        ``f1_at_0.5`` (``sigmoid(logit) >= 0.5``, spec §7.1's fixed threshold; probabilities when no
+        logits were saved).
     """
     result = evaluation_table(test.y_true, test.scores, test.labels, groups=test.patient_id, n_boot=n_boot,
                               seed=seed, alpha=alpha)
@@ -92,7 +93,10 @@ def evaluate_predictions(test, val=None, *, n_boot: int = 1000, seed: int = 0, a
         for entry, t, p, f, ok in zip(result["per_label"], thresholds, probs, f1, has_pos):
             entry.update(threshold=float(t), threshold_prob=float(p), f1=_none(f),
                          threshold_source="validation" if ok else "default 0.5 (no validation positive)")
-        _, m05, u05 = f1_scores(test.y_true, test.y_prob, 0.5)
+        # spec §7.1's rule on the model's own sigmoid (a calibrated run's prob_ columns are calibrated:
+        # its operating point is reported under "calibration")
+        raw = sigmoid(test.y_logit) if logit_scores else test.y_prob
+        _, m05, u05 = f1_scores(test.y_true, raw, 0.5)
         result["f1"] = {"macro": _none(f1_macro), "micro": _none(f1_micro),
                         "thresholds": "tuned per label on validation (max F1)",
                         "labels_without_validation_positive": int((~has_pos).sum())}
