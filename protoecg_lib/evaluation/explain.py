@@ -182,21 +182,23 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     point = (f"threshold {threshold:g}" if calibration is None else
              "calibrated operating point" if calibration.rule == "threshold" else
              "expected label count of the calibrated probabilities")
+    reach = f"reach the {point}" if calibration is None else f"listed at the {point}"
     if max_labels is not None and (int(max_labels) != max_labels or max_labels < 1):
         raise ValueError(f"max_labels must be a positive integer or None; got {max_labels!r}")
     if requested is not None:
         chosen, fallback = requested, False
         shown = ", ".join(f"{c} {'predicted' if listed[labels.index(c)] else 'not predicted'}" for c in requested)
-        note = f"{len(predicted)} label(s) listed at the {point}; explained on request: {shown}."
+        note = f"{len(predicted)} label(s) {reach}; explained on request: {shown}."
     elif predicted:
         chosen, fallback = predicted[:max_labels], False
-        note = f"{len(predicted)} label(s) listed at the {point}; " + (
+        note = f"{len(predicted)} label(s) {reach}; " + (
             "each is explained below." if len(chosen) == len(predicted) else
             f"the {len(chosen)} most probable are explained below.")
     else:
         chosen = [labels[i] for i in torch.argsort(-logits)[:num_fallback].tolist()]
         fallback = True
-        note = (f"No label listed at the {point} (highest probability {float(probs.max()):.3f}); "
+        note = (f"No label {'reaches' if calibration is None else 'is listed at'} the {point} "
+                f"(highest probability {float(probs.max()):.3f}); "
                 f"the {len(chosen)} top-scoring labels are explained instead.")
 
     # rank by similarity within each class (1 = most similar)
