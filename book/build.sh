@@ -16,6 +16,7 @@ mkdir -p _build
 mkdir -p "$stage"
 cp -r _config.yml _toc.yml book notebooks protoecg_lib _vendor "$stage"/   # protoecg_lib: for literalinclude
 rm -rf "$stage"/notebooks/.ipynb_checkpoints
+python book/make_figures.py "$stage/book/figures"   # figures of the markdown pages (architecture)
 t0=$(date +%s)
 # One kernel per chapter, BOOK_WORKERS kernels at a time; chapters share trained models through the
 # cache, guarded by a lock. Each kernel gets cores / workers torch threads: two kernels of two OpenMP
@@ -29,4 +30,6 @@ t1=$(date +%s)
 jupyter-book build -W -n --keep-going "$stage"
 t2=$(date +%s)
 mv "$stage/_build/html" _build/html
-echo "book: chapters executed in $((t1 - t0)) s, site built in $((t2 - t1)) s -> _build/html/intro.html"
+root_page=$(sed -n 's/^root: *//p' _toc.yml)   # the root page: book/intro -> _build/html/book/intro.html
+test -f "_build/html/$root_page.html" || { echo "book: the root page _build/html/$root_page.html was not built" >&2; exit 1; }
+echo "book: chapters executed in $((t1 - t0)) s, site built in $((t2 - t1)) s -> _build/html/$root_page.html (or _build/html/index.html)"

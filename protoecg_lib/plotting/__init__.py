@@ -3,6 +3,7 @@
 * ECGs on paper (spec §7.3, §5): :func:`plot_ecg` (12-lead print layout with highlights),
   :func:`plot_ecg_pair` (explanation layout), :func:`plot_lead_strip`, :func:`plot_segment`,
   with :class:`Highlight` bands and :class:`EcgPaper` settings.
+* The model: :func:`plot_architecture` (shapes and counts measured on a preset's model).
 * Prototypes: :func:`plot_prototype_gallery`, :func:`plot_similarity_hist`, :func:`plot_latent_2d`.
 * Beat timing (the rhythm branch's RR intervals): :func:`plot_beat_timing`; calibrated
   probabilities: :func:`plot_calibration`.
@@ -16,6 +17,7 @@ Figures on import, see :func:`enable_notebook_display`).
 
 How tests find panels and highlight bands on an ECG page: :mod:`protoecg_lib.plotting.ecg_grid`.
 """
+from .architecture import architecture_summary, plot_architecture
 from .beats import plot_beat_timing
 from .calibration import plot_calibration
 from .ecg import plot_ecg, plot_ecg_pair
@@ -29,6 +31,7 @@ from .strips import plot_lead_strip, plot_segment
 from .style import EcgPaper, HouseStyle, enable_notebook_display, house_style, new_figure
 
 __all__ = [
+    "plot_architecture", "architecture_summary",
     "plot_ecg", "plot_ecg_pair", "plot_beat_timing", "plot_lead_strip", "plot_segment", "Highlight", "LAYOUT", "EcgPaper",
     "check_signals", "plot_prototype_gallery", "plot_similarity_hist", "plot_latent_2d", "prototype_window_s",
     "relevant_lead", "lead_with_most_energy", "plot_cooccurrence", "plot_frequency_response", "plot_training_curves", "read_metrics",

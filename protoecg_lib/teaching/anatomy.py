@@ -141,7 +141,7 @@ def pooled_similarities(branch: nn.Module, signals, pools: Sequence[str] = POOLS
     out: dict[str, list[np.ndarray]] = {p: [] for p in (*pools, "argmax")}
     try:
         for start in range(0, len(signals), batch_size):
-            x = torch.as_tensor(np.asarray(signals[start:start + batch_size], dtype=np.float32)).to(device)
+            x = torch.from_numpy(np.array(signals[start:start + batch_size], dtype=np.float32)).to(device)
             if x.ndim != 3 or x.shape[1] != 12:
                 raise ValueError(f"signals must have shape (N, 12, T), got a batch of shape {tuple(x.shape)}")
             ws = branch(x).window_similarity.float()            # (B, P, W)

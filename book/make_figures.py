@@ -1,0 +1,29 @@
+"""Render the figures the book's markdown pages show (they have no code cells to draw them).
+
+Usage: python book/make_figures.py OUT_DIR   (book/build.sh writes into the staged copy's book/figures)
+Writes architecture_paper.png and architecture_fast.png: :func:`protoecg_lib.plotting.plot_architecture`
+of each preset, every shape and count measured on the model itself.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from protoecg_lib.plotting import plot_architecture
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python book/make_figures.py OUT_DIR", file=sys.stderr)
+        return 2
+    out = Path(argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    for preset in ("paper", "fast"):
+        path = out / f"architecture_{preset}.png"
+        plot_architecture(preset).savefig(path, dpi=120, facecolor="white")
+        print(f"make_figures: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
