@@ -190,3 +190,19 @@ def test_cli_calibrate_and_diagnose(tiny_run, capsys):
     for who in (*BRANCHES, "fusion", "baseline"):
         assert who in out
     assert "logit corr" in out and "training positives" in out
+
+
+def test_pretraining_runs_once_on_the_other_root_and_starts_the_joint_stages_from_it(tiny_data, tmp_path):
+    from protoecg_lib.training.stages import _initial_branch
+
+    config = tiny_pipeline_config(seed=5)
+    config.pretrain_root = str(synthetic_root("tiny"))
+    run = run_pipeline(data=tiny_data, out=tmp_path / "fine", config=config, device="cpu", verbose=False)
+    pre = Run(run.summary["pretrained_on"]["run"])
+    assert pre.complete and pre.config["pipeline"]["pretrain_root"] is None
+    ctx = open_context(data=tiny_data, out=tmp_path / "again", config=config, device="cpu", verbose=False)
+    ctx.pretrained = pre
+    for name in BRANCHES:
+        start = _initial_branch(ctx, name).state_dict()
+        pretrained = pre.load_branch(name, "joint").state_dict()
+        assert all(torch.equal(start[k], pretrained[k]) for k in pretrained), name
