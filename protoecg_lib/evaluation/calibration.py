@@ -14,9 +14,12 @@ from 1).
 2. a pooled Platt scaling ``p = sigmoid(a * u + b)`` fitted over all (ECG, label) pairs of the
    validation fold (one temperature ``1/a`` and one offset for the whole model);
 3. per label, Platt parameters ``(a_c, b_c)`` shrunk towards the pooled ones: the penalty
-   ``shrinkage * ((a_c - a)^2 + (b_c - b)^2)`` is added to the label's validation log-loss, so a
-   label with a handful of validation positives stays close to the pooled fit and a frequent label
-   gets its own (``method='platt'``); ``method='pooled'`` stops after step 2 and
+   ``shrinkage * ((a_c - a)^2 + (b_c - b)^2)`` is added to the label's summed validation log-loss, so
+   a label with a handful of validation positives stays close to the pooled fit and a frequent label
+   gets its own (``method='platt'``). The default 0.25 minimised the log-loss of 5-fold
+   cross-validation *within* the validation fold of three fast excerpt runs (0.0915, against 0.1047
+   at 20 and 0.1186 without shrinkage); at 20 the frequent labels (SR, NORM) were pulled far below
+   their rate; ``method='pooled'`` stops after step 2 and
    ``method='temperature'`` fits the temperature alone (``b = 0``).
 
 :class:`Calibration` stores the result (``to_dict`` / ``from_dict``; a run keeps it in
@@ -213,7 +216,7 @@ def _tune_f1_thresholds(y: np.ndarray, p: np.ndarray, default: float, min_positi
 
 
 def fit_calibration(val_logits, val_targets, pos_weight=None, *, labels=None, method: str = "platt",
-                    shrinkage: float = 20.0, operating_point: str = "expected",
+                    shrinkage: float = 0.25, operating_point: str = "expected",
                     min_positives: int = 5) -> Calibration:
     """Fit a :class:`Calibration` on the validation fold.
 
@@ -231,7 +234,8 @@ def fit_calibration(val_logits, val_targets, pos_weight=None, *, labels=None, me
         ``platt``: per-label Platt shrunk to the pooled fit; ``pooled``: one (slope, offset) for all
         labels; ``temperature``: one slope, no offset; ``prior``: the prior correction only.
     shrinkage : float
-        Pseudo-observations pulling a label's (slope, offset) to the pooled values (``platt`` only).
+        Weight of the squared distance of a label's (slope, offset) from the pooled values, in units of
+        one validation ECG's log-loss (``platt`` only).
     operating_point : {'p50', 'f1', 'expected'}
         ``p50``: list a label when its calibrated probability is >= 0.5; ``f1``: per-label
         thresholds maximising validation F1 where the label has ``min_positives`` validation

@@ -107,7 +107,7 @@ def stage_config(train: dict[str, TrainConfig], stage: str, branch: str | None =
 
 #: Calibration of every model of a run (:func:`protoecg_lib.evaluation.calibration.fit_calibration`):
 #: prior correction, per-label Platt shrunk to the pooled fit, each ECG lists its expected number of labels.
-DEFAULT_CALIBRATION = {"method": "platt", "shrinkage": 20.0, "operating_point": "expected"}
+DEFAULT_CALIBRATION = {"method": "platt", "shrinkage": 0.25, "operating_point": "expected"}
 
 #: Beat timing of the rhythm branch per preset when ``pipeline_config(beat_timing=None)``.
 DEFAULT_BEAT_TIMING = {"paper": "none", "fast": "rr"}
