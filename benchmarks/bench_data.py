@@ -8,16 +8,20 @@ Usage: python benchmarks/bench_data.py [--root ../shared/data/ptb-xl] [--full-sc
    records cycle through the excerpt's real WFDB files, so decode, cache and reload run at full size
    for real (the full dataset is not reachable from this machine). Reported: cold decode time, cached
    reload time (load + memory-map + the train split as a torch tensor), peak resident memory.
+3. Rebuilds: on a private copy of the excerpt's 100 Hz records (and the stand-in built on it), the
+   reload after the header gain of 1 and of 10 records changed (the cache re-decodes those rows only).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -49,7 +53,7 @@ def run_child(root: Path, cache: Path, workers: int, mode: str) -> dict:
     env = dict(os.environ, PROTOECG_CACHE=str(cache))
     out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(workers), mode], env=env,
                          capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "stderr": out.stderr}
 
 
 def make_full_scale_root(src: Path, dst: Path) -> Path:
@@ -65,6 +69,33 @@ def make_full_scale_root(src: Path, dst: Path) -> Path:
     big.to_csv(dst / "ptbxl_database.csv", index=False)
     (dst / "scp_statements.csv").write_bytes((src / "scp_statements.csv").read_bytes())
     return dst
+
+
+def copy_excerpt(src: Path, dst: Path) -> Path:
+    """The excerpt's metadata and 100 Hz records, copied (so that their headers can be changed)."""
+    shutil.copytree(src / "records100", dst / "records100")
+    for name in ("ptbxl_database.csv", "scp_statements.csv"):
+        shutil.copyfile(src / name, dst / name)
+    time.sleep(0.2)  # past the cache's 50 ms racy window: the first load trusts the copies' time stamps
+    return dst
+
+
+def change_gains(root: Path, count: int) -> None:
+    """Toggle the gain of lead I (1000 <-> 500 adu/mV) in the headers of the first ``count`` records."""
+    for hea in sorted((root / "records100").rglob("*.hea"))[:count]:
+        lines = hea.read_text().splitlines()
+        old, new = ("1000.0(", "500.0(") if "1000.0(" in lines[1] else ("500.0(", "1000.0(")
+        lines[1] = lines[1].replace(old, new, 1)
+        hea.write_text("\n".join(lines) + "\n")
+    time.sleep(0.2)
+
+
+def rebuilds(name: str, root: Path, cache: Path, edit_root: Path, workers: int) -> None:
+    for count in (1, 10):
+        change_gains(edit_root, count)
+        result = run_child(root, cache, workers, "memmap")
+        print(f"  {name}: reload after {count} header(s) changed: {result['load_s']:.2f} s "
+              f"({result['stderr'].strip()})")
 
 
 def report(name: str, cold: dict, warm: dict) -> None:
@@ -89,14 +120,18 @@ def main() -> None:
         report(f"excerpt {args.root}", cold, warm)
         per_record = cold["load_s"] / cold["records"]
         print(f"  extrapolated cold decode of {FULL} records: {per_record * FULL:.0f} s on one process")
+        copy = copy_excerpt(args.root, tmp / "excerpt-copy")
+        run_child(copy, tmp / "cache-copy", 1, "memmap")
+        rebuilds("excerpt copy", copy, tmp / "cache-copy", copy, 1)
         if args.full_scale:
-            root = make_full_scale_root(args.root, tmp / "full-scale")
+            root = make_full_scale_root(copy, tmp / "full-scale")
             cold = run_child(root, tmp / "cache-full", args.workers, "tensors")
             warm = run_child(root, tmp / "cache-full", args.workers, "memmap")
             report(f"full-scale stand-in ({args.workers} decode workers)", cold, warm)
             warm_t = run_child(root, tmp / "cache-full", args.workers, "tensors")
             print(f"  cached reload with the train split copied into torch tensors: load {warm_t['load_s']:.2f} s, "
                   f"split {warm_t['split_s']:.2f} s, peak RSS {warm_t['peak_rss_mb']:.0f} MB")
+            rebuilds("full-scale stand-in", root, tmp / "cache-full", copy, args.workers)
 
 
 if __name__ == "__main__":

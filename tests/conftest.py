@@ -89,6 +89,20 @@ def tiny_config():
     }, name="tiny")
 
 
+def tiny_pipeline_config(seed: int = 3):
+    """The fast pipeline's settings around :func:`tiny_config`: two epochs per stage (a run in seconds)."""
+    from protoecg_lib.training import TrainConfig, pipeline_config
+
+    config = pipeline_config("fast", seed=seed)
+    # the fast preset's rhythm branch reads beat timing (issue 16): the tiny one too, so the stages run it
+    config.model = tiny_config().updated(branch="rhythm", beat_timing="rr", latent_center="running")
+    short = TrainConfig(num_epochs=2, lr=1e-2, patience=2, batch_size=16, seed=seed)
+    config.train = {s: short.replace() for s in config.train}
+    config.baseline.base_width = 4
+    config.n_boot = 10
+    return config
+
+
 def tiny_branch(name="morphology", seed=0):
     """One tiny branch (2 prototypes per class, 8-dim latent, width-4 backbone)."""
     from protoecg_lib.models import BranchConfig, ProtoBranch

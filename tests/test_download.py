@@ -155,9 +155,13 @@ def test_failed_run_leaves_only_part_file_then_resumes(download, server, served,
     assert part.read_bytes() == (served / DAT1).read_bytes()[: part.stat().st_size]
     assert 0 < part.stat().st_size < (served / DAT1).stat().st_size
     assert info.value.report is not None and len(info.value.report.failures) == 1
+    assert info.value.report.failed_files == [DAT1]
     _assert_no_broken_final_files(root, served)
-    # after the failure no new record file was started (workers=1: the first record failed)
-    assert _record_names(root) == ["records100/00000/00001_lr.dat.part", "records100/00000/00001_lr.hea"]
+    # the failure did not stop the other records: every other file is there, verified
+    expected = sorted(p.relative_to(served).as_posix() for p in (served / "records100").rglob("*") if p.is_file())
+    assert _record_names(root) == sorted(r + ".part" if r == DAT1 else r for r in expected)
+    assert f"The other {2 * NUM_RECORDS - 1} record files are complete and verified" in str(info.value)
+    assert f"protoecg data download --root {root} --sampling-rate 100 --base-url {server.url}" in str(info.value)
     report = download()
     assert report.resumed == 1 and (root / DAT1).read_bytes() == (served / DAT1).read_bytes()
     assert not part.exists()
@@ -221,6 +225,53 @@ def test_404_for_a_record_names_the_url(download, server):
         download(retries=3)
     assert server.url + DAT1 in str(info.value)
     assert len(server.requests_for(DAT1)) == 1  # a 404 is not retried
+
+
+def test_failed_records_do_not_stop_the_others(download, server, served, tmp_path):
+    failing = ["records100/00000/00003_lr.dat", "records100/00000/00011_lr.hea"]
+    for rel in failing:
+        server.add_fault(rel, "404", times=None)
+    with pytest.raises(DownloadError) as info:
+        download(retries=0, workers=1)
+    message = str(info.value)
+    assert message.startswith(f"2 of {2 * NUM_RECORDS} record files could not be downloaded ({', '.join(failing)})")
+    assert "retries the others" in message and "protoecg data download --root" in message
+    report = info.value.report
+    assert report.failed_files == failing and report.fetched == len(METADATA) + 2 * NUM_RECORDS - 2
+    root = tmp_path / "ptbxl"
+    assert not any((root / rel).exists() for rel in failing)
+    assert len(_record_names(root)) == 2 * NUM_RECORDS - 2
+    _assert_no_broken_final_files(root, served)
+    server.override(failing[0], None)                                 # still missing: the retry names it again
+    for rel in failing:
+        server._faults.pop(rel, None)
+    with pytest.raises(DownloadError, match=r"00003_lr\.dat"):
+        download(retries=0)
+    server.override(failing[0], (served / failing[0]).read_bytes())
+    assert download().fetched == 1
+
+
+def test_the_download_gives_up_when_every_file_fails(download, server, monkeypatch):
+    import protoecg_lib.data.download as module
+
+    monkeypatch.setattr(module, "_GIVE_UP_AFTER", 3)
+    for rel in _record_names(server.folder):
+        server.add_fault(rel, "404", times=None)
+    with pytest.raises(DownloadError, match=r"After 3 failures in a row the download gave up \((\d+) record files "
+                                            r"not started\)") as info:
+        download(retries=0, workers=1)
+    assert info.value.report.not_started == 2 * NUM_RECORDS - 3
+
+
+def test_no_server_names_only_files_that_exist(tmp_path):
+    with FaultyServer(tmp_path / "nothing") as srv:
+        url = srv.url
+    with pytest.raises(DownloadError) as info:                        # the server is gone: connection refused
+        download_ptbxl(tmp_path / "ptbxl", base_url=url, retries=1, backoff=0, timeout=2, progress=False)
+    message = str(info.value)
+    assert "SHA256SUMS.txt" in message and ".part" not in message and "strict=False" not in message
+    assert "Check the network and the server address" in message
+    assert not list((tmp_path / "ptbxl").iterdir())
 
 
 @pytest.mark.parametrize("fault", ["500", "reset", "truncate"])
@@ -358,3 +409,15 @@ def test_progress_bars_go_to_stderr(download, capsys):
     download(subset=2, progress=True)
     err = capsys.readouterr().err
     assert "PTB-XL metadata" in err and "records100" in err and "4/4" in err
+
+
+def test_cli_download_reports_failed_files_and_the_retry(server, tmp_path, capsys):
+    from protoecg_lib.cli import main
+
+    server.add_fault(DAT1, "404", times=None)
+    root = tmp_path / "ptbxl"
+    assert main(["data", "download", "--root", str(root), "--base-url", server.url, "--quiet"]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"protoecg: download failed: HTTP 404 Not Found for {server.url}{DAT1}")
+    assert f"retry with `protoecg data download --root {root} --sampling-rate 100 --base-url {server.url}`" in last
+    assert (root / "records100/00000/00002_lr.dat").is_file()

@@ -222,6 +222,34 @@ def test_bad_input(model, sources, test_ecg):
         explain_ecg(model.branches["rhythm"], x, sources)
 
 
+def test_inputs_are_checked_by_physiology(model, sources, test_ecg):
+    """Rate, length and units of what a user hands to explain_ecg: converted with a warning where the
+    meaning is unambiguous (microvolts, volts, 500 Hz), refused with a message otherwise."""
+    from protoecg_lib.data.records import resample
+
+    _, x = test_ecg
+    ref = explain_all(model, x, sources)
+    with pytest.warns(UserWarning, match="looks like microvolts; converted to mV"):
+        micro = explain_all(model, x * 1000, sources)
+    assert [e.logit for e in micro.labels] == pytest.approx([e.logit for e in ref.labels], rel=1e-4, abs=1e-4)
+    with pytest.warns(UserWarning, match="looks like volts"):
+        explain_all(model, x / 1000, sources)
+    up = resample(np.asarray(x), 100, 500)                           # the same ECG at 500 Hz
+    with pytest.warns(UserWarning, match="resampled from 500 Hz to the model's 100 Hz"):
+        ex = explain_all(model, up, sources, fs=500)
+    assert ex.fs == 100 and ex.num_samples == 1000
+    with pytest.raises(ValueError, match=r"800 samples \(8 s at 100 Hz\), the model takes 1000"):
+        explain_ecg(model, x[:, :800], sources)
+    flat = np.array(x)
+    flat[4] = 0.0
+    with pytest.raises(ValueError, match="lead aVL spans 0 mV peak to peak"):
+        explain_ecg(model, flat, sources)
+    with pytest.raises(ValueError, match="median lead amplitude of .* other units"):
+        explain_ecg(model, x * 50, sources)                          # neither mV nor microvolts
+    with pytest.raises(ValueError, match="NaN/inf values in lead"):
+        explain_ecg(model, np.where(np.arange(1000) == 5, np.nan, x), sources)
+
+
 # ----------------------------------------------------------------------------- figures
 def _bands(fig, ax):
     return sorted((round(h["x0"], 4), round(h["x1"], 4), h["lead"], h["strip"]) for h in fig._protoecg_highlights

@@ -14,23 +14,11 @@ from protoecg_lib.evaluation.evaluate import evaluate_run
 from protoecg_lib.labels import BRANCHES
 from protoecg_lib.runs import Run, RunLayout
 from protoecg_lib.synthetic import synthetic_root
-from protoecg_lib.training import (TrainConfig, open_context, optional_stages, pipeline_config, pipeline_stages,
-                                   run_pipeline, run_stages)
+from protoecg_lib.training import open_context, optional_stages, pipeline_stages, run_pipeline, run_stages
 
-from conftest import tiny_config
+from conftest import tiny_pipeline_config
 
 torch.set_num_threads(1)
-
-
-def tiny_pipeline_config(seed: int = 3):
-    config = pipeline_config("fast", seed=seed)
-    # the fast preset's rhythm branch reads beat timing: the tiny one too, so the stages run it
-    config.model = tiny_config().updated(branch="rhythm", beat_timing="rr", latent_center="running")
-    short = TrainConfig(num_epochs=2, lr=1e-2, patience=2, batch_size=16, seed=seed)
-    config.train = {s: short.replace() for s in config.train}
-    config.baseline.base_width = 4
-    config.n_boot = 10
-    return config
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +194,37 @@ def test_pretraining_runs_once_on_the_other_root_and_starts_the_joint_stages_fro
         start = _initial_branch(ctx, name).state_dict()
         pretrained = pre.load_branch(name, "joint").state_dict()
         assert all(torch.equal(start[k], pretrained[k]) for k in pretrained), name
+
+
+# ----------------------------------------------------------------------------- reproducible across resume
+def _predictions_bytes(run_path):
+    layout = RunLayout(run_path)
+    return {p.name: p.read_bytes() for p in sorted((layout.root / "predictions").glob("*.csv"))}
+
+
+@pytest.mark.parametrize("stop_before", ["fusion", "global/joint"])
+def test_an_interrupted_run_gives_the_same_numbers_bit_for_bit(tiny_run, tiny_data, tmp_path, stop_before):
+    """Stop a tiny pipeline between two stages, disturb the global random stream as another process
+    would, resume: every predictions file is byte-identical to the uninterrupted run's."""
+    out = tmp_path / "run"
+    config = tiny_pipeline_config()
+    ctx = open_context(out=out, config=config, data=tiny_data, device="cpu", verbose=False)
+    stages = pipeline_stages(config, ctx.layout)
+    names = [s.name for s in stages]
+    first = stages[:names.index(stop_before)]
+    assert run_stages(ctx, first) == [s.name for s in first]
+    del ctx                                                    # a new process: nothing kept in memory
+    torch.manual_seed(12345)
+    torch.rand(1000)                                           # ... and another state of the global stream
+    run_pipeline(data=tiny_data, out=out, config=tiny_pipeline_config(), device="cpu", verbose=False)
+    assert _predictions_bytes(out) == _predictions_bytes(tiny_run.path)
+
+
+def test_loading_a_checkpoint_does_not_move_the_random_stream(tiny_run):
+    from protoecg_lib.models.checkpoints import load_checkpoint
+
+    torch.manual_seed(0)
+    expected = torch.rand(5)
+    torch.manual_seed(0)
+    load_checkpoint(RunLayout(tiny_run.path).model)
+    assert torch.equal(torch.rand(5), expected)

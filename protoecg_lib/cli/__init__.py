@@ -1,7 +1,7 @@
 """The ``protoecg`` command (also ``python -m protoecg_lib``).
 
 Groups: ``data`` (summary, download, synth), ``train``, ``pipeline``, ``calibrate``, ``evaluate``,
-``diagnose``, ``explain``.
+``diagnose``, ``explain``, ``quality``.
 Each sub-command imports what it needs when it runs, so ``protoecg --help`` is instant.
 """
 from __future__ import annotations
@@ -11,23 +11,35 @@ import sys
 from pathlib import Path
 
 from .data import cmd_data_download, cmd_data_summary, cmd_data_synth
-from .errors import UsageError
-from .reports import cmd_calibrate, cmd_diagnose, cmd_evaluate, cmd_explain
+from .reports import cmd_calibrate, cmd_diagnose, cmd_evaluate, cmd_explain, cmd_quality
 from .training import cmd_pipeline, cmd_train
 
 __all__ = ["main", "build_parser"]
 
 
 def _add_root(p: argparse.ArgumentParser, required: bool = False) -> None:
-    p.add_argument("--root", type=Path, required=required,
-                   help="PTB-XL root (folder with ptbxl_database.csv); default: $PROTOECG_DATA")
+    if required:
+        p.add_argument("--root", type=Path, required=True, help="PTB-XL root (folder with ptbxl_database.csv)")
+    else:
+        p.add_argument("--root", type=Path, help="PTB-XL root (folder with ptbxl_database.csv); default: "
+                                                 "$PROTOECG_DATA")
 
 
-
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    """The loader's options (``load_ptbxl``) that its error messages advise."""
+    p.add_argument("--sampling-rate", type=int, choices=(100, 500), default=100,
+                   help="read records100 (filename_lr) or records500 (filename_hr)")
+    p.add_argument("--target-rate", type=int, default=None,
+                   help="resample to this rate after reading (e.g. --sampling-rate 500 --target-rate 100)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out broken or implausible records with one warning (on_bad_record='skip')")
+    p.add_argument("--unknown-codes", choices=("error", "skip"), default="error",
+                   help="an SCP code outside the 71 statements: stop (default) or drop it with a warning")
 
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
     _add_root(p)
+    _add_data_options(p)
     p.add_argument("--preset", choices=("fast", "paper"), default="fast",
                    help="model and training settings (paper: spec §4.2-4.3; fast: CPU minutes)")
     p.add_argument("--out", type=Path, required=True, help="run directory (resumed when it exists)")
@@ -53,9 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = dsub.add_parser("summary", help="records, patients, splits and labels of a root")
     _add_root(p)
-    p.add_argument("--sampling-rate", type=int, choices=(100, 500), default=100)
+    _add_data_options(p)
     p.add_argument("--strict", action="store_true", help="refuse a root with listed records missing")
-    p.add_argument("--skip-bad", action="store_true", help="skip broken records instead of failing")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_data_summary)
 
@@ -73,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sampling-rate", type=int, nargs="+", choices=(100, 500), default=[100])
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--evidence", choices=("default", "sparse"), default="default",
+                   help="evidence tier: 'sparse' renders episodic findings (isolated PVC/PAC, intermittent "
+                        "bundle-branch block) in a few beats only, for localisation measures")
     p.set_defaults(func=cmd_data_synth)
 
     p = sub.add_parser("pipeline", help="all three branches: joint -> projection -> classifier, then fusion, "
@@ -133,20 +147,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.5, help="probability at which a label counts as predicted (runs without a calibration; a calibrated run lists its operating point's labels)")
     p.add_argument("--max-labels", type=int, default=None, help="explain at most this many predicted labels "
                                                                 "(the most probable; default: all)")
+    p.add_argument("--highlight", choices=("ig", "gradient", "occlusion", "none"), default="ig",
+                   help="faithful highlight shown beside the nominal window of time-localised prototypes "
+                        "(default ig, chosen on validation; none: skip)")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("quality", help="do the explanations point at the evidence? localisation (pointing game, "
+                                       "lift over chance with bootstrap CIs) and deletion, per highlight method")
+    p.add_argument("--run", type=Path, required=True, help="run directory written by `protoecg pipeline`")
+    p.add_argument("--split", choices=("test", "val"), default="test")
+    p.add_argument("--evidence", type=Path, default=None,
+                   help="evidence JSON (default: the synthetic root's, or ectopic beats detected in a real root)")
+    p.add_argument("--methods", nargs="+", default=["window", "occlusion", "gradient", "ig"],
+                   choices=("window", "occlusion", "gradient", "ig"))
+    p.add_argument("--labels", default=None, help="comma-separated labels (default: the root's episodic labels)")
+    p.add_argument("--max-pairs", type=int, default=None, help="a seeded random subset of (ECG, prototype) pairs")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of records for the lift CI")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_quality)
 
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; an expected error (bad input, a damaged or missing file) is one line on stderr and
+    exit status 2, never a traceback. The library's error types are all ValueErrors (``DataError``,
+    ``SanityError``, ``CheckpointError``, ``RunFileError``, ``UsageError``) or FileNotFoundError/KeyError."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from ..data.metadata import DataError
-
     try:
         return int(args.func(args) or 0)
-    except (DataError, FileNotFoundError, UsageError) as exc:
-        print(f"protoecg: error: {exc}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"protoecg: error: {' '.join(str(message).split())}", file=sys.stderr)
         return 2
 
 

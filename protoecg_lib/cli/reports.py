@@ -1,10 +1,10 @@
-"""``protoecg calibrate``, ``evaluate``, ``diagnose`` and ``explain``: reading a finished run."""
+"""``protoecg calibrate``, ``evaluate``, ``diagnose``, ``explain`` and ``quality``: reading a finished run."""
 from __future__ import annotations
 
 import json
 import sys
 
-__all__ = ["cmd_calibrate", "cmd_evaluate", "cmd_diagnose", "cmd_explain"]
+__all__ = ["cmd_calibrate", "cmd_evaluate", "cmd_diagnose", "cmd_explain", "cmd_quality"]
 
 
 def cmd_calibrate(args) -> int:
@@ -49,8 +49,9 @@ def cmd_explain(args) -> int:
     from ..evaluation.explain import explain_run_ecg, save_explanation
 
     try:
+        highlight = getattr(args, "highlight", "ig")
         explanation = explain_run_ecg(args.run, args.ecg_id, top_k=args.top_k, threshold=args.threshold,
-                                      max_labels=args.max_labels)
+                                      max_labels=args.max_labels, highlight=None if highlight == "none" else highlight)
     except KeyError as exc:  # an ecg_id that is not in the run's data
         print(f"protoecg: error: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -59,3 +60,34 @@ def cmd_explain(args) -> int:
     print(f"\nwrote {paths[0]} and {len(paths) - 1} figure(s) to {args.out}")
     return 0
 
+
+
+def cmd_quality(args) -> int:
+    """Do the explanations point at the evidence? Localisation (pointing game) and deletion per highlight."""
+    from ..evaluation.quality import public_report, run_quality
+
+    try:
+        result = run_quality(args.run, split=args.split, evidence=args.evidence, methods=tuple(args.methods),
+                             n_boot=args.n_boot, max_pairs=args.max_pairs,
+                             labels=args.labels.split(",") if args.labels else None)
+    except ValueError as exc:
+        print(f"protoecg: error: {exc}", file=sys.stderr)
+        return 2
+    public = public_report(result, args.run)
+    if args.json:
+        print(json.dumps(public, indent=1, default=float))
+        return 0
+    print(f"localisation on the {result['split']} fold ({result['evidence']}; labels {result['labels']}), "
+          "pointing game: does the highlight's peak fall on the evidence?")
+    print(f"{'method':14s}{'pairs':>7s}{'ECGs':>6s}{'hit':>8s}{'chance':>8s}{'lift':>7s}{'95% CI':>16s}"
+          f"{'segment lift':>14s}{'deletion top/random':>22s}")
+    for m, r in result["localisation"].items():
+        d = result["deletion"].get(m, {})
+        lift = float("nan") if r["lift"] is None else r["lift"]
+        seg = float("nan") if r["segment"]["lift"] is None else r["segment"]["lift"]
+        print(f"{m:14s}{r['pairs']:7d}{r['ecgs']:6d}{r['hit_rate']:8.3f}{r['chance']:8.3f}{lift:7.2f}"
+              f"  [{r['lift_ci'][0]:5.2f}, {r['lift_ci'][1]:5.2f}]{seg:14.2f}"
+              f"{d.get('similarity_drop_top', float('nan')):13.3f}/{d.get('similarity_drop_random', float('nan')):.3f}")
+    if not result["localisation"]:
+        print("no (prototype, ECG) pair with evidence on this fold: nothing to measure")
+    return 0

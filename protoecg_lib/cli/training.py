@@ -4,16 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .data import check_data_options, load_data
 from .errors import UsageError
 
 __all__ = ["cmd_pipeline", "cmd_train"]
+
+#: The rate the fast and paper presets take (10 s = 1000 samples, spec §1.1).
+_MODEL_RATE = 100
+
+
+def _check_args(args) -> None:
+    """Everything that can be refused before the data are read or the run directory is written."""
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs {args.epochs}: give at least 1")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file; give a folder for the run")
+    if getattr(args, "init", None) is not None and not args.init.is_file():
+        raise UsageError(f"--init {args.init} does not exist; give a checkpoint written by an earlier stage")
+    check_data_options(args, model_rate=_MODEL_RATE)
 
 
 def cmd_pipeline(args) -> int:
     """All stages in order (``protoecg pipeline``)."""
     from ..training.pipeline import run_pipeline
 
-    run_pipeline(args.root, out=args.out, config=_config(args), device=args.device, resume=not args.restart,
+    _check_args(args)
+    config = _config(args)
+    run_pipeline(data=load_data(args), out=args.out, config=config, device=args.device, resume=not args.restart,
                  progress=args.progress)
     return 0
 
@@ -25,8 +42,9 @@ def cmd_train(args) -> int:
 
     if args.stage != "fusion" and args.branch is None:
         raise UsageError(f"--branch is required for --stage {args.stage} (rhythm, morphology or global)")
+    _check_args(args)
     config = _config(args, stage=args.stage, base=_recorded_config(args))
-    ctx = open_context(args.root, out=args.out, config=config, device=args.device, resume=not args.restart,
+    ctx = open_context(data=load_data(args), out=args.out, config=config, device=args.device, resume=not args.restart,
                        progress=args.progress, init=args.init, update_config=True)
     name = "fusion" if args.stage == "fusion" else f"{args.branch}/{args.stage}"
     stages = pipeline_stages(config, ctx.layout) + optional_stages(config, ctx.layout)

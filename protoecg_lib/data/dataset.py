@@ -2,8 +2,10 @@
 
 ``load_ptbxl(root)`` reads the metadata, finds which listed records are on disk (a partial download
 or the mini excerpt works on what is there and says how many were skipped; ``strict=True``
-refuses), decodes every record once through ``wfdb`` into a float32 memory-mapped cache keyed by the
-root, the sampling rate and the preprocessing, and serves the splits as views of that cache.
+refuses), decodes every record once through ``wfdb`` into a float32 memory-mapped cache
+(:mod:`protoecg_lib.data.cache`: one per root, rate and preprocessing; a record is decoded again when
+its files change), checks each record's physiological sanity as it is decoded
+(:mod:`protoecg_lib.data.sanity`), and serves the splits as views of that cache.
 
 The cache stores records ordered by split (train, val, test, unused), then by ``ecg_id``, so every
 split is a contiguous slice of the memory map: loading the full 100 Hz set a second time takes
@@ -11,8 +13,6 @@ seconds and needs no second copy in memory.
 """
 from __future__ import annotations
 
-import json
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -23,12 +23,10 @@ import pandas as pd
 
 from .. import settings
 from ..labels import check_statements_csv, label_set
-from ..files import sha256_file
+from .cache import cached_signals, file_identity
 from .checksums import verify_root_metadata
 from .metadata import DEFAULT_FOLDS, DataError, FoldMapping, read_metadata, targets_from_codes
 from .preprocess import LeadStandardizer
-from .records import record_paths
-from .cache import CACHE_VERSION, cache_key, decode_into_cache
 
 __all__ = ["PTBXL", "Split", "load_ptbxl", "SPLITS", "FULL_NUM_RECORDS"]
 
@@ -211,8 +209,10 @@ def load_ptbxl(
         Refuse a root whose metadata lists records that are not on disk (default: work on the records
         present and report how many were skipped).
     on_bad_record : {'raise', 'skip'}
-        A record that is present but broken (truncated, wrong leads or rate, NaN): raise, or skip it
-        with one warning that counts them.
+        A record that is present but broken (truncated, wrong leads or rate, NaN) or physiologically
+        implausible (:func:`protoecg_lib.data.sanity.check_record`: outside PTB-XL's ADC range, a
+        saturated block, a flat lead, amplitudes of other units): raise an error naming the record,
+        the lead and the value, or skip it with one warning that counts them.
     likelihood_threshold, folds, unknown_codes
         See :func:`protoecg_lib.data.metadata.read_metadata`.
     cache : path, optional
@@ -229,6 +229,9 @@ def load_ptbxl(
     root = Path(root).expanduser()
     if sampling_rate not in (100, 500):
         raise ValueError(f"sampling_rate must be 100 (records100) or 500 (records500), not {sampling_rate}")
+    if target_rate is not None and (isinstance(target_rate, bool) or int(target_rate) != target_rate
+                                    or target_rate <= 0):
+        raise ValueError(f"target_rate must be a rate in Hz above 0 (or None), not {target_rate!r}")
     if on_bad_record not in ("raise", "skip"):
         raise ValueError(f"on_bad_record must be 'raise' or 'skip', not {on_bad_record!r}")
     fs = int(target_rate or sampling_rate)
@@ -243,9 +246,10 @@ def load_ptbxl(
             warnings.warn("scp_statements.csv disagrees with the built-in PTB-XL v1.0.3 table "
                           "(the built-in table is used):\n  " + "\n  ".join(problems), stacklevel=2)
 
-    # which listed records are on disk
-    present = np.array([all(p.is_file() for p in record_paths(root, f)) if isinstance(f, str) else False
-                        for f in meta[filename_col]], dtype=bool)
+    # which listed records are on disk, and the identity of their files (the cache's key per record)
+    stat_time_ns = time.time_ns()
+    identities = [file_identity(str(root), f) if isinstance(f, str) else None for f in meta[filename_col]]
+    present = np.array([ident is not None for ident in identities], dtype=bool)
     skipped = pd.DataFrame({"ecg_id": meta.loc[~present, "ecg_id"].to_numpy(),
                             "reason": f"not on disk ({filename_col})"})
     if strict and (~present).any():
@@ -262,46 +266,26 @@ def load_ptbxl(
                       f"{sampling_rate} Hz and were skipped (strict=True refuses such a root).", stacklevel=2)
 
     recs = meta.loc[present].copy()
+    recs["_position"] = np.flatnonzero(present)
     recs["_order"] = recs["split"].map(_SPLIT_ORDER)
     recs = recs.sort_values(["_order", "ecg_id"]).drop(columns="_order")
-
-
-    csv_sha = sha256_file(root / "ptbxl_database.csv")
-    key = cache_key(root, csv_sha, recs["ecg_id"].to_numpy(), sampling_rate, fs, highpass, filename_col)
+    identity = np.array([identities[p] for p in recs.pop("_position")], dtype=np.int64).reshape(len(recs), 8)
     cache_root = Path(cache).expanduser() if cache is not None else settings.cache_dir("signals")
-    folder = cache_root / key
-    sig_path, index_path = folder / "signals.npy", folder / "index.json"
-    if not (sig_path.is_file() and index_path.is_file()):
-        folder.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        show = progress if progress is not None else len(recs) > 2000
-        errors = decode_into_cache(root, recs[filename_col].tolist(), sampling_rate, fs, highpass, sig_path,
-                                    max(1, num_workers), show)
-        bad_rows = {row: err for row, err in errors}
-        if bad_rows and on_bad_record == "raise":
-            sig_path.unlink(missing_ok=True)
-            row, err = errors[0]
-            more = f" ({len(errors) - 1} more bad record(s))" if len(errors) > 1 else ""
-            raise DataError(err + more + " Pass on_bad_record='skip' to leave broken records out.")
-        index = {"ecg_ids": recs["ecg_id"].astype(int).tolist(), "bad": {str(int(recs['ecg_id'].iloc[r])): e
-                                                                          for r, e in bad_rows.items()},
-                 "root": str(root.resolve()), "rate": fs, "read_rate": sampling_rate, "highpass": highpass,
-                 "decode_seconds": round(time.perf_counter() - t0, 3), "version": CACHE_VERSION}
-        tmp = index_path.with_name(f"index.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(index))
-        os.replace(tmp, index_path)
-    index = json.loads(index_path.read_text())
-    signals = np.load(sig_path, mmap_mode="r")
+    signals, errors, sig_path = cached_signals(
+        root, recs["ecg_id"].to_numpy(), recs[filename_col].tolist(), identity, stat_time_ns,
+        fs_read=sampling_rate, fs=fs, hp=highpass, filename_col=filename_col, cache_root=cache_root,
+        num_workers=max(1, num_workers), progress=progress)
 
-    bad = {int(k): v for k, v in index.get("bad", {}).items()}
+    bad = {int(recs["ecg_id"].iloc[row]): err for row, err in sorted(errors.items())}
     if bad:
+        first_id, first = next(iter(bad.items()))
         if on_bad_record == "raise":
-            first = next(iter(bad.values()))
-            raise DataError(first + f" ({len(bad)} bad record(s) in total) Pass on_bad_record='skip' to leave "
-                                    "broken records out.")
-        warnings.warn(f"{root}: skipped {len(bad)} broken record(s), e.g. {next(iter(bad.values()))}", stacklevel=2)
+            more = f" ({len(bad)} bad record(s) in total)" if len(bad) > 1 else ""
+            raise DataError(f"ecg_id {first_id}: {first}{more} Pass on_bad_record='skip' (--skip-bad on the command "
+                            "line) to leave broken records out.")
+        warnings.warn(f"{root}: skipped {len(bad)} broken record(s), e.g. ecg_id {first_id}: {first}", stacklevel=2)
         keep = ~recs["ecg_id"].isin(list(bad)).to_numpy()
-        signals = signals[np.flatnonzero(keep)] if not keep.all() else signals  # copy of the kept rows only
+        signals = signals[np.flatnonzero(keep)]  # a copy of the kept rows only
         recs = recs.loc[keep]
         skipped = pd.concat([skipped, pd.DataFrame({"ecg_id": list(bad), "reason": list(bad.values())})],
                             ignore_index=True)
@@ -316,7 +300,7 @@ def load_ptbxl(
     ds = PTBXL(root=root, records=recs, signals=signals, fs=fs, source=source, skipped=skipped,
                options=dict(sampling_rate=sampling_rate, target_rate=target_rate, highpass=highpass,
                             standardize=standardize, strict=strict, on_bad_record=on_bad_record,
-                            likelihood_threshold=likelihood_threshold,
+                            unknown_codes=unknown_codes, likelihood_threshold=likelihood_threshold,
                             folds=(folds if isinstance(folds, dict) else (folds or DEFAULT_FOLDS).__dict__)),
                statement_problems=problems, checksums=checksums, cache_path=sig_path)
     if standardize:

@@ -1,20 +1,15 @@
 """Download PTB-XL v1.0.3 from PhysioNet, file by file, with checksums, retries and resume.
 
 The records of one sampling rate (spec §1.1: ProtoECGNet reads the 100 Hz records named by the
-``filename_lr`` column) are fetched one file at a time over plain HTTP(S) with :mod:`urllib`, so no
-dependency is added. Every file is
-
-1. written to ``<name>.part`` (a partial one left by an earlier run is continued with an HTTP
-   ``Range`` request when the server answers ``206``, and started again when it answers ``200``),
-2. flushed and ``fsync``-ed,
-3. checked against PhysioNet's ``SHA256SUMS.txt`` (lines ``<sha256>  <relative path>``),
-4. and only then moved to its final name with :func:`os.replace`,
-
-so a file under its final name is always complete and verified. Connection errors, time-outs,
-HTTP 5xx/408/429 and checksum mismatches are retried with exponential back-off
-(``backoff * 2**k`` seconds, at most 60 s); a file that keeps failing raises an error that names it
-and says what to do. A file already present with the right checksum is skipped, so running the
-download again resumes it.
+``filename_lr`` column) are fetched one file at a time over plain HTTP(S) by
+:class:`~protoecg_lib.data.fetch.Fetcher` (``.part`` files, Range resume, retries with back-off),
+each checked against PhysioNet's ``SHA256SUMS.txt`` (lines ``<sha256>  <relative path>``) before
+it gets its final name. A file already present with the right checksum is skipped, so running the
+download again resumes it. A record file that keeps failing does not stop the others: the end of the
+download raises one :class:`DownloadError` that counts and names the failed files and gives the
+command that retries them (the other files are complete and verified). Only when
+:data:`_GIVE_UP_AFTER` record files in a row fail (the server or the network is gone) are no more
+started.
 
 Order of the requests: ``SHA256SUMS.txt`` first (every later file is verified before it gets its
 final name, which needs the list), then the metadata (``ptbxl_database.csv``,
@@ -24,23 +19,19 @@ names them), then the records, in ``ecg_id`` order, on a small thread pool.
 from __future__ import annotations
 
 import csv
-import http.client
-import json
 import os
-import re
-import ssl
+import shlex
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..files import sha256_file
-from .checksums import SUMS_FILE, parse_sha256sums, safe_relpath, verify_official_metadata
+from ..files import atomic_write_json
+from .checksums import SUMS_FILE, ChecksumListError, parse_sha256sums, safe_relpath, verify_official_metadata
+from .fetch import ChecksumError, DownloadError, Fetcher, NotOnServer
 
 __all__ = ["PHYSIONET_URL", "DownloadError", "ChecksumError", "DownloadReport", "download_ptbxl"]
 
@@ -51,32 +42,8 @@ MANIFEST_FILE = "protoecg_download.json"
 _REQUIRED_METADATA = ("ptbxl_database.csv", "scp_statements.csv")
 _OPTIONAL_METADATA = ("RECORDS", "LICENSE.txt", "ptbxl_v102_changelog.txt", "ptbxl_v103_changelog.txt")
 _RECORD_COLUMN = {100: "filename_lr", 500: "filename_hr"}
-_CHUNK = 1 << 16
-_MAX_DELAY_S = 60.0
-_USER_AGENT = "protoecg-lib (python urllib)"
-_NETWORK_ERRORS = (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException, ssl.SSLError)
-
-
-class DownloadError(RuntimeError):
-    """A file could not be downloaded; ``report`` holds what was done before the failure."""
-
-    def __init__(self, message: str, report: "DownloadReport | None" = None):
-        super().__init__(message)
-        self.report = report
-
-
-class ChecksumError(DownloadError):
-    """A file kept arriving with a SHA-256 other than the one in ``SHA256SUMS.txt``."""
-
-
-class _Retry(Exception):
-    """A transient failure of one attempt (truncated body, bad checksum, bad 206 answer)."""
-
-
-class _Mismatch(_Retry):
-    def __init__(self, expected: str, actual: str):
-        super().__init__(f"checksum mismatch (expected sha256 {expected}, got {actual})")
-        self.expected, self.actual = expected, actual
+#: record files failing in a row (none fetched in between) after which no more are started
+_GIVE_UP_AFTER = 20
 
 
 @dataclass
@@ -86,8 +53,9 @@ class DownloadReport:
     ``fetched`` counts files downloaded and verified (``resumed`` of them continued a ``.part``
     file with a Range request), ``skipped`` files already present and verified, ``retried`` the
     extra attempts after transient failures, ``bytes`` the bytes received, ``failures`` one message
-    per file that could not be downloaded, ``official_v103`` the result of
-    :func:`verify_official_metadata` after the download.
+    per file that could not be downloaded, ``failed_files`` their paths relative to the root,
+    ``not_started`` record files left alone after the download gave up, ``official_v103`` the result
+    of :func:`verify_official_metadata` after the download.
     """
 
     root: Path
@@ -100,6 +68,8 @@ class DownloadReport:
     bytes: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
+    failed_files: list[str] = field(default_factory=list)
+    not_started: int = 0
     missing_optional: list[str] = field(default_factory=list)
     official_v103: dict[str, bool | None] = field(default_factory=dict)
 
@@ -114,6 +84,10 @@ class DownloadReport:
             f"  failures  {len(self.failures) or 'none'}",
         ]
         lines += [f"    - {msg}" for msg in self.failures[:5]]
+        if len(self.failures) > 5:
+            lines.append(f"    ... and {len(self.failures) - 5} more")
+        if self.not_started:
+            lines.append(f"  not started {self.not_started} record files (the download gave up)")
         if self.missing_optional:
             lines.append(f"  not on server (optional): {', '.join(self.missing_optional)}")
         if self.official_v103:
@@ -121,10 +95,6 @@ class DownloadReport:
             state = ", ".join(f"{name} {words[ok]}" for name, ok in self.official_v103.items())
             lines.append(f"  official v1.0.3 metadata: {state}")
         return "\n".join(lines)
-
-
-
-
 
 
 def _check_args(sampling_rate, subset, base_url, retries, backoff, timeout, workers) -> None:
@@ -140,116 +110,6 @@ def _check_args(sampling_rate, subset, base_url, retries, backoff, timeout, work
     if backoff < 0 or timeout <= 0 or workers < 1:
         raise ValueError(f"backoff={backoff!r}, timeout={timeout!r}, workers={workers!r}: "
                          "need backoff >= 0, timeout > 0 and workers >= 1")
-
-
-class _Fetcher:
-    """Fetches single files into ``root`` (thread-safe); counts into a shared report."""
-
-    def __init__(self, root: Path, base_url: str, report: DownloadReport, retries: int,
-                 backoff: float, timeout: float, stop: threading.Event):
-        self.root, self.base_url, self.report = root, base_url, report
-        self.retries, self.backoff, self.timeout, self.stop = retries, backoff, timeout, stop
-        self.opener = urllib.request.build_opener()  # reads proxy settings now, not at import
-        self.lock = threading.Lock()
-
-    def count(self, **increments: int) -> None:
-        with self.lock:
-            for name, value in increments.items():
-                setattr(self.report, name, getattr(self.report, name) + value)
-
-    def url(self, rel: str) -> str:
-        return self.base_url + urllib.parse.quote(rel)
-
-    def fetch(self, rel: str, expected: str | None, optional: bool = False) -> str:
-        """Make ``root/rel`` present and verified.
-
-        Returns ``'skipped'``, ``'fetched'`` or ``'missing'`` (an optional file answered 404/410).
-        Raises :class:`DownloadError` (HTTP 4xx, retries spent) or :class:`ChecksumError`.
-        """
-        final = self.root / rel
-        part = final.with_name(final.name + ".part")
-        if final.is_file():
-            if expected is None or sha256_file(final) == expected:
-                self.count(skipped=1)
-                return "skipped"
-            final.unlink()  # an outdated or damaged copy: fetch it again
-        final.parent.mkdir(parents=True, exist_ok=True)
-        url = self.url(rel)
-        for attempt in range(self.retries + 1):
-            try:
-                resumed = self._transfer(url, part, verifiable=expected is not None)
-                if expected is not None:
-                    actual = sha256_file(part)
-                    if actual != expected:
-                        part.unlink()  # never resume from corrupt bytes
-                        raise _Mismatch(expected, actual)
-                os.replace(part, final)
-                self.count(fetched=1, resumed=int(resumed))
-                return "fetched"
-            except urllib.error.HTTPError as err:
-                err.close()
-                if optional and err.code in (404, 410):
-                    return "missing"
-                if err.code < 500 and err.code not in (408, 429):
-                    raise DownloadError(f"HTTP {err.code} {err.reason} for {url}: the server does not "
-                                        "have this file; check --base-url (PTB-XL v1.0.3 lives at "
-                                        f"{PHYSIONET_URL})") from None
-                last: Exception = err
-            except (*_NETWORK_ERRORS, _Retry) as err:
-                last = err
-            if attempt == self.retries or self.stop.is_set():
-                break
-            self.count(retried=1)
-            self.stop.wait(min(self.backoff * 2 ** attempt, _MAX_DELAY_S))
-        tries = f"{attempt + 1} attempt{'s' * (attempt > 0)}"
-        if isinstance(last, _Mismatch):
-            raise ChecksumError(
-                f"{rel}: checksum mismatch after {tries} (expected sha256 {last.expected}, got "
-                f"{last.actual}) from {url}. The server keeps sending a different file: check that "
-                f"--base-url points at PTB-XL v1.0.3 ({PHYSIONET_URL}) and run the download again; "
-                "verified files are kept.")
-        raise DownloadError(f"{rel}: could not download {url} after {tries}: {last}. Partial data "
-                            f"stays in {part.name} and is resumed by the next run; check the network "
-                            "and run the download again.")
-
-    def _transfer(self, url: str, part: Path, verifiable: bool) -> bool:
-        """One HTTP attempt into ``part``; True when it continued a partial file (206)."""
-        offset = part.stat().st_size if part.is_file() else 0
-        headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        try:
-            response = self.opener.open(urllib.request.Request(url, headers=headers), timeout=self.timeout)
-        except urllib.error.HTTPError as err:
-            if err.code == 416 and offset:  # nothing left to send: the .part may be complete
-                err.close()
-                if verifiable:
-                    return True  # the checksum decides
-                part.unlink()
-                raise _Retry(f"{url}: Range bytes={offset}- refused (416); starting the file again") from None
-            raise
-        with response:
-            resumed = response.status == 206
-            if resumed:
-                match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-                if not match or int(match.group(1)) != offset:
-                    part.unlink()
-                    raise _Retry(f"{url}: the server answered Range bytes={offset}- with "
-                                 f"Content-Range {response.headers.get('Content-Range')!r}")
-            length = response.headers.get("Content-Length")
-            received = 0
-            try:
-                with open(part, "ab" if resumed else "wb") as f:
-                    while chunk := response.read(_CHUNK):
-                        f.write(chunk)
-                        received += len(chunk)
-                    f.flush()
-                    os.fsync(f.fileno())
-            finally:
-                self.count(bytes=received)
-        if length is not None and received != int(length):
-            raise _Retry(f"connection closed after {received} of {length} bytes")
-        return resumed
 
 
 def _record_files(database_csv: Path, sampling_rate: int, subset: int | str) -> tuple[list[str], int]:
@@ -317,10 +177,12 @@ def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: in
     Raises
     ------
     DownloadError
-        A file could not be fetched (HTTP 4xx, retries spent); names the URL, says what to do and
-        carries ``.report``. No new record downloads start after the first failure.
+        Metadata could not be fetched (names the URL and says what to do), or some record files
+        could not (raised after every other record file was tried: counts and names the failed
+        files and gives the command that retries them). Carries ``.report``.
     ChecksumError
-        A file kept arriving corrupt; names the file and both hashes.
+        The metadata, or the only failed record file, kept arriving corrupt; names the file and both
+        hashes.
     """
     _check_args(sampling_rate, subset, base_url, retries, backoff, timeout, workers)
     base_url = base_url if base_url.endswith("/") else base_url + "/"
@@ -328,10 +190,14 @@ def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: in
     root.mkdir(parents=True, exist_ok=True)
     report = DownloadReport(root=root, sampling_rate=sampling_rate)
     stop = threading.Event()
-    fetcher = _Fetcher(root, base_url, report, retries, backoff, timeout, stop)
+    fetcher = Fetcher(root, base_url, report, retries, backoff, timeout, stop,
+                      hint=f"; check the server address (PTB-XL v1.0.3 lives at {PHYSIONET_URL})")
+    retry = ["protoecg", "data", "download", "--root", str(root), "--sampling-rate", str(sampling_rate)]
+    retry += ([] if subset == "full" else ["--subset", str(subset)])
+    retry += ([] if base_url == PHYSIONET_URL else ["--base-url", base_url])
     start = time.perf_counter()
     try:
-        _download(fetcher, root, sampling_rate, subset, strict, progress, workers)
+        _download(fetcher, root, sampling_rate, subset, strict, progress, workers, shlex.join(retry))
     except DownloadError as err:
         err.report = report
         if not report.failures:
@@ -344,15 +210,15 @@ def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: in
     return report
 
 
-def _download(fetcher: _Fetcher, root: Path, sampling_rate: int, subset, strict: bool,
-              progress: bool, workers: int) -> None:
+def _download(fetcher: Fetcher, root: Path, sampling_rate: int, subset, strict: bool,
+              progress: bool, workers: int, retry: str) -> None:
     report = fetcher.report
     sums_url = fetcher.url(SUMS_FILE)
     sums: dict[str, str] | None = None
     with _progress(1 + len(_REQUIRED_METADATA) + len(_OPTIONAL_METADATA), "PTB-XL metadata", progress) as bar:
         try:
             sums = _fetch_sums(fetcher, root)
-        except DownloadError as err:
+        except (NotOnServer, ChecksumListError) as err:   # the server answers, but has no usable list
             if strict:
                 raise DownloadError(f"{err} Without {SUMS_FILE} ({sums_url}) nothing can be verified; "
                                     "pass strict=False to download unverified files.") from None
@@ -377,17 +243,17 @@ def _download(fetcher: _Fetcher, root: Path, sampling_rate: int, subset, strict:
             raise DownloadError(f"{message}; the checksum list does not match ptbxl_database.csv "
                                 "(check --base-url), or pass strict=False to take them unverified")
         warnings.warn(f"{message}; taking them unverified (strict=False)", UserWarning, stacklevel=3)
-    _fetch_records(fetcher, files, sums or {}, sampling_rate, progress, workers)
+    _fetch_records(fetcher, files, sums or {}, sampling_rate, progress, workers, retry)
 
 
-def _fetch_sums(fetcher: _Fetcher, root: Path) -> dict[str, str]:
+def _fetch_sums(fetcher: Fetcher, root: Path) -> dict[str, str]:
     """Fetch (or reuse) and parse the checksum list; a damaged copy is fetched once more."""
     path = root / SUMS_FILE
     for attempt in range(2):
         fetcher.fetch(SUMS_FILE, expected=None)
         try:
             return parse_sha256sums(path.read_text(encoding="utf-8", errors="replace"), str(path))
-        except DownloadError:
+        except ChecksumListError:
             path.unlink()
             if attempt:
                 raise
@@ -404,21 +270,33 @@ def _expected(rel: str, sums: dict[str, str] | None, strict: bool) -> str | None
     return None
 
 
-def _fetch_records(fetcher: _Fetcher, files: list[str], sums: dict[str, str], sampling_rate: int,
-                   progress: bool, workers: int) -> None:
-    """Fetch ``files`` on a thread pool; stop starting new ones after the first failure."""
-    errors: list[DownloadError] = []
+def _fetch_records(fetcher: Fetcher, files: list[str], sums: dict[str, str], sampling_rate: int,
+                   progress: bool, workers: int, retry: str) -> None:
+    """Fetch ``files`` on a thread pool. A failed file does not stop the others; after every file was
+    tried, one DownloadError counts and names the failures and gives the ``retry`` command. After
+    :data:`_GIVE_UP_AFTER` failures in a row no more files are started (the server is gone)."""
+    report = fetcher.report
+    errors: list[tuple[str, DownloadError]] = []
+    streak = [0]                                     # failures since the last success
 
     def job(rel: str) -> None:
         if fetcher.stop.is_set():
+            with fetcher.lock:
+                report.not_started += 1
+            bar.update(1)
             return
         try:
             fetcher.fetch(rel, sums.get(rel))
+            with fetcher.lock:
+                streak[0] = 0
         except DownloadError as err:
             with fetcher.lock:
-                errors.append(err)
-                fetcher.report.failures.append(str(err))
-            fetcher.stop.set()
+                errors.append((rel, err))
+                report.failures.append(str(err))
+                report.failed_files.append(rel)
+                streak[0] += 1
+                if streak[0] >= _GIVE_UP_AFTER:
+                    fetcher.stop.set()
         finally:
             bar.update(1)
 
@@ -432,10 +310,20 @@ def _fetch_records(fetcher: _Fetcher, files: list[str], sums: dict[str, str], sa
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-    if errors:
-        first = errors[0]
-        more = f" ({len(errors) - 1} more failure(s) in .report.failures)" if len(errors) > 1 else ""
-        raise type(first)(f"{first}{more}")
+    if not errors:
+        return
+    position = {rel: i for i, rel in enumerate(files)}
+    errors.sort(key=lambda e: position[e[0]])
+    rel, first = errors[0]
+    if len(errors) == 1 and not report.not_started:
+        raise type(first)(f"{first} The other {len(files) - 1} record files are complete and verified; retry "
+                          f"with `{retry}`.")
+    names = ", ".join(r for r, _ in errors[:3]) + (", ..." if len(errors) > 3 else "")
+    gave_up = (f" After {_GIVE_UP_AFTER} failures in a row the download gave up ({report.not_started} record files "
+               "not started): check the network and the server." if report.not_started else "")
+    raise DownloadError(f"{len(errors)} of {len(files)} record files could not be downloaded ({names}); the first: "
+                        f"{first}{gave_up} The files fetched are complete and verified; `{retry}` retries the "
+                        "others (the report lists every failure).")
 
 
 def _write_manifest(root: Path, base_url: str, sampling_rate: int, subset, report: DownloadReport) -> None:
@@ -444,6 +332,4 @@ def _write_manifest(root: Path, base_url: str, sampling_rate: int, subset, repor
                 "num_records": report.num_records, "complete": True,
                 "official_v103": report.official_v103,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    part = root / (MANIFEST_FILE + ".part")
-    part.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(part, root / MANIFEST_FILE)
+    atomic_write_json(root / MANIFEST_FILE, manifest)

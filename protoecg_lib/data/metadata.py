@@ -148,7 +148,8 @@ def read_metadata(
                 if unknown_codes == "error":
                     raise DataError(
                         f"{path}, ecg_id {ecg_id}: unknown SCP code {code!r} (not one of PTB-XL's 71 "
-                        "statements). Fix the file, or pass unknown_codes='skip' to drop such codes.")
+                        "statements). Fix the file, or pass unknown_codes='skip' (--unknown-codes skip on the command "
+                        "line) to drop such codes.")
                 unknown[code] = unknown.get(code, 0) + 1
                 continue
             if likelihood >= likelihood_threshold:

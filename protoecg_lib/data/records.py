@@ -12,6 +12,7 @@ import wfdb
 
 from ..labels import LEADS
 from .metadata import DataError
+from .sanity import check_record
 
 __all__ = ["read_record", "record_paths", "normalise_lead_name", "resample"]
 
@@ -31,7 +32,8 @@ def record_paths(root: Path, filename: str) -> tuple[Path, Path]:
     return base.with_name(base.name + ".hea"), base.with_name(base.name + ".dat")
 
 
-def read_record(root: Path, filename: str, *, expected_fs: int, duration_s: float | None = 10.0) -> np.ndarray:
+def read_record(root: Path, filename: str, *, expected_fs: int, duration_s: float | None = 10.0,
+                sanity: bool = True) -> np.ndarray:
     """Read one record and return its signals ``(12, T)`` float32 in mV, leads in PTB-XL order.
 
     Parameters
@@ -44,12 +46,17 @@ def read_record(root: Path, filename: str, *, expected_fs: int, duration_s: floa
         The sampling rate the caller asked for; another rate in the header is an error.
     duration_s : float or None
         Expected record length in seconds (PTB-XL: 10 s); None accepts any length.
+    sanity : bool
+        Check the physiological sanity of the values (:func:`protoecg_lib.data.sanity.check_record`:
+        ADC range, saturated blocks, flat leads, units).
 
     Raises
     ------
     DataError
         Missing or truncated files, a header with another number of leads, other lead names or
         another sampling rate, or NaN samples; the message names the file and says what to do.
+    SanityError
+        Values no correctly described ECG has (a subclass of DataError).
     """
     hea, dat = record_paths(root, filename)
     if not hea.is_file() or not dat.is_file():
@@ -92,6 +99,9 @@ def read_record(root: Path, filename: str, *, expected_fs: int, duration_s: floa
         bad = np.where(~np.isfinite(signals).all(axis=1))[0]
         raise DataError(f"{dat}: NaN or invalid samples in lead(s) {[LEADS[i] for i in bad]}. "
                         "Re-download the record, or load with on_bad_record='skip' to leave it out.")
+    if sanity:
+        check_record(record.p_signal.T, header.fs, where=str(dat), gains=header.adc_gain, baselines=header.baseline,
+                     fmt=header.fmt[0] if len(set(header.fmt or [])) == 1 else None)
     return np.ascontiguousarray(signals)
 
 

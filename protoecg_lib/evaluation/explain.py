@@ -58,16 +58,17 @@ def check_sources(model, sources: Mapping[str, Sequence]) -> dict[str, list[Prot
     return out
 
 
-def _as_signals(signals) -> torch.Tensor:
-    x = signals.detach().cpu() if isinstance(signals, torch.Tensor) else torch.from_numpy(
-        np.array(signals, dtype=np.float32))
-    if x.ndim != 2 or x.shape[0] != 12:
-        hint = " (that is a batch: pass one ECG, signals[i])" if x.ndim == 3 else ""
-        hint = hint or (" (it looks like (T, 12): pass signals.T)" if x.ndim == 2 and x.shape[1] == 12 else "")
-        raise ValueError(f"signals must be one ECG of shape (12, T) in mV; got shape {tuple(x.shape)}{hint}")
-    if not torch.isfinite(x).all():
-        raise ValueError("signals hold NaN/inf values; clean the record before explaining it")
-    return x.float()
+def _as_signals(model, signals, fs: float, sources, standardized: bool) -> tuple[torch.Tensor, float]:
+    """One ECG as the model takes it: shape, rate, length and units checked (``data.sanity``)."""
+    from ..data.sanity import check_ecg_input
+
+    x = signals.detach().cpu().numpy() if isinstance(signals, torch.Tensor) else np.asarray(signals)
+    rates = {rec.sampling_rate for recs in sources.values() for rec in recs if rec.projected}
+    expected_fs = float(rates.pop()) if len(rates) == 1 else None
+    num_samples = {b.config.num_samples for b in model.branches.values()}
+    x = check_ecg_input(x, fs, expected_fs=expected_fs, num_samples=num_samples.pop() if len(num_samples) == 1 else None,
+                        check_units=not standardized)
+    return torch.from_numpy(x), (expected_fs or float(fs))
 
 
 def _prototype_table(model, outputs, sources, num_samples: int) -> list[dict]:
@@ -100,7 +101,9 @@ def _prototype_table(model, outputs, sources, num_samples: int) -> list[dict]:
 def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]], *, true_labels: Sequence[str] | None = None,
                 ecg_id: int | None = None, fs: float = 100.0, top_k: int = 3, threshold: float = 0.5,
                 num_fallback: int = 3, max_labels: int | None = None, split: str | None = None,
-                labels: Sequence[str] | None = None, calibration=None) -> Explanation:
+                labels: Sequence[str] | None = None, highlight: str | None = "ig",
+                evidence: Mapping | None = None, evidence_basis: str | None = None,
+                standardized: bool = False, calibration=None) -> Explanation:
     """Explain the fused prediction for one ECG with prototypes (spec §7.1-7.2).
 
     Parameters
@@ -108,14 +111,17 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     model : ProtoECGNet
         The fused model (``Run.load_model()``); put in eval mode.
     signals : array or Tensor, shape (12, T)
-        One preprocessed ECG in mV (as the model was trained on).
+        One preprocessed ECG in mV (as the model was trained on). Checked by
+        :func:`protoecg_lib.data.sanity.check_ecg_input`: another rate than the prototypes' is
+        resampled and values in microvolts or volts are converted (each with a warning); another
+        length, a flat lead or amplitudes that fit no unit are refused with a message.
     sources : dict branch -> list of PrototypeSource
         Where each branch's prototypes were projected (``run.all_prototype_sources()``).
     true_labels : sequence of str, optional
         The ECG's SCP codes (shown beside the predictions).
     ecg_id : int, optional
     fs : float
-        Sampling rate of ``signals`` (for figures; windows are in samples).
+        Sampling rate of ``signals`` in Hz.
     top_k : int
         Prototypes listed per label in each list (for, against, strongest).
     threshold : float
@@ -135,6 +141,16 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     labels : sequence of str, optional
         Explain exactly these labels, in this order, whether predicted or not (e.g. to read why a
         label was missed); default: the predicted labels.
+    highlight : {'ig', 'gradient', 'occlusion'} or None
+        The faithful highlight computed for the listed own-class time-localised prototypes, beside
+        the nominal window (:func:`~protoecg_lib.evaluation.evidence_check.attach_highlights`);
+        default ``ig``, the method chosen on validation. None skips highlights.
+    evidence : dict label -> list of EvidenceSpan, optional
+        Ground truth for this ECG (synthetic spans, detected ectopic beats) for the evidence check.
+    evidence_basis : str, optional
+        Where ``evidence`` comes from (shown in the check).
+    standardized : bool
+        ``signals`` are per-lead z-scores (a run trained with ``standardize=True``): no units check.
 
     Returns
     -------
@@ -147,7 +163,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     if not 0.0 < float(threshold) < 1.0:
         raise ValueError(f"threshold must be a probability in (0, 1); got {threshold!r}")
     sources = check_sources(model, sources)
-    x = _as_signals(signals)                                                    # (12, T)
+    x, fs = _as_signals(model, signals, fs, sources, standardized)              # (12, T)
     num_samples = int(x.shape[1])
     model.eval()
     device = next(model.parameters()).device
@@ -162,10 +178,10 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
             raise ValueError("the calibration's labels differ from the model's 71; use the calibration of this run's "
                              "fused model (Run.calibration())")
         probs = torch.from_numpy(calibration.apply(logits.numpy()[None])[0])              # (71,)
-        listed = torch.from_numpy(calibration.predict(logits.numpy()[None])[0])           # (71,) bool
+        is_listed = torch.from_numpy(calibration.predict(logits.numpy()[None])[0])        # (71,) bool
     else:
         probs = torch.sigmoid(logits)
-        listed = probs >= float(threshold)
+        is_listed = probs >= float(threshold)
     requested, labels = labels, tuple(model.labels)
     if requested is not None:
         requested = [str(c) for c in requested]
@@ -178,7 +194,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     slices = model.feature_slices
     truth = None if true_labels is None else {str(c) for c in true_labels}
 
-    predicted = [labels[i] for i in torch.argsort(-probs).tolist() if listed[i]]
+    predicted = [labels[i] for i in torch.argsort(-probs).tolist() if is_listed[i]]
     point = (f"threshold {threshold:g}" if calibration is None else
              "calibrated operating point" if calibration.rule == "threshold" else
              "expected label count of the calibrated probabilities")
@@ -187,7 +203,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
         raise ValueError(f"max_labels must be a positive integer or None; got {max_labels!r}")
     if requested is not None:
         chosen, fallback = requested, False
-        shown = ", ".join(f"{c} {'predicted' if listed[labels.index(c)] else 'not predicted'}" for c in requested)
+        shown = ", ".join(f"{c} {'predicted' if is_listed[labels.index(c)] else 'not predicted'}" for c in requested)
         note = f"{len(predicted)} label(s) {reach}; explained on request: {shown}."
     elif predicted:
         chosen, fallback = predicted[:max_labels], False
@@ -208,7 +224,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
         order = idx[torch.argsort(-features[idx], stable=True)]
         sim_rank[order] = torch.arange(1, len(order) + 1)
 
-    def evidence(g: int, c: int, rank: int, contrib: torch.Tensor) -> PrototypeEvidence:
+    def listed(g: int, c: int, rank: int, contrib: torch.Tensor) -> PrototypeEvidence:
         return PrototypeEvidence(index=g, similarity=float(features[g]), weight=float(weight[c, g]),
                                  contribution=float(contrib[g]), rank_by_contribution=rank,
                                  rank_by_similarity=int(sim_rank[g]), **table[g])
@@ -225,24 +241,34 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
         pos = pos[contrib[pos] > 0][:top_k]
         explained.append(LabelExplanation(
             label=code, branch=branch_of(code), probability=float(probs[c]), logit=float(logits[c]),
-            bias=float(bias[c]), predicted=bool(listed[c]), true=None if truth is None else code in truth,
+            bias=float(bias[c]), predicted=bool(is_listed[c]), true=None if truth is None else code in truth,
             branch_totals={n: float(contrib[s].sum()) for n, s in slices.items()},
             own_class_total=float(contrib[proto_class == c].sum()),
-            prototypes=[evidence(int(g), c, r + 1, contrib) for r, g in enumerate(own.tolist())],
-            against=[evidence(int(g), c, r + 1, contrib) for r, g in enumerate(neg.tolist())],
-            strongest=[evidence(int(g), c, r + 1, contrib) for r, g in enumerate(pos.tolist())]))
-    return Explanation(
+            prototypes=[listed(int(g), c, r + 1, contrib) for r, g in enumerate(own.tolist())],
+            against=[listed(int(g), c, r + 1, contrib) for r, g in enumerate(neg.tolist())],
+            strongest=[listed(int(g), c, r + 1, contrib) for r, g in enumerate(pos.tolist())]))
+    result = Explanation(
         ecg_id=None if ecg_id is None else int(ecg_id), fs=float(fs), num_samples=num_samples,
         true_labels=None if true_labels is None else [str(c) for c in true_labels], threshold=float(threshold),
         top_k=int(top_k), probabilities={code: float(p) for code, p in zip(labels, probs.tolist())},
         predicted=predicted, labels=explained, fallback=fallback, note=note, split=split,
         signals=x.numpy(), operating_point=None if calibration is None else f"calibrated, {point}")
+    if highlight is not None:
+        from .evidence_check import attach_highlights
+
+        was = model.training
+        if device.type != "cpu":          # highlights build their inputs on the CPU
+            model.cpu()
+        attach_highlights(result, model, method=highlight, evidence=evidence, basis=evidence_basis)
+        model.to(device).train(was)
+    return result
 
 
 # --------------------------------------------------------------------------- from a run directory
 def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, top_k: int = 3,
                     threshold: float = 0.5, num_fallback: int = 3, max_labels: int | None = None,
-                    labels: Sequence[str] | None = None, calibrated: bool = True) -> Explanation:
+                    labels: Sequence[str] | None = None, highlight: str | None = "ig",
+                    calibrated: bool = True) -> Explanation:
     """Explain one ECG of a run's data root with the run's fused model (spec §7).
 
     Parameters
@@ -255,8 +281,10 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, to
         The run's data, loaded (default: :meth:`Run.load_data`). Pass it when explaining several ECGs.
     model, sources : optional
         Already loaded ``run.load_model()`` / ``run.all_prototype_sources()`` (speed when called repeatedly).
-    top_k, threshold, num_fallback, max_labels, labels
-        See :func:`explain_ecg`.
+    top_k, threshold, num_fallback, max_labels, labels, highlight
+        See :func:`explain_ecg`. The evidence check uses the root's ground truth for this ECG
+        (:func:`~protoecg_lib.evaluation.evidence_check.ecg_evidence`: synthetic spans, or ectopic
+        beats detected in a real ECG labelled PVC/PAC).
     calibrated : bool
         Use the run's calibration (``RUN/calibration.json``) when it has one: calibrated
         probabilities and its operating point. False (or a run without one): ``sigmoid`` and ``threshold``.
@@ -281,9 +309,15 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, to
     if rates and rates != {data.fs}:
         raise ValueError(f"the prototypes were projected at {sorted(rates)} Hz but the data are at {data.fs} Hz; "
                          "load the data at the run's sampling rate")
+    evidence, basis = (None, None)
+    if highlight is not None:
+        from .evidence_check import ecg_evidence
+
+        evidence, basis = ecg_evidence(data, int(ecg_id))
     expl = explain_ecg(model, data.signal(int(ecg_id)), sources, true_labels=list(row["codes"]), ecg_id=int(ecg_id),
                        fs=data.fs, top_k=top_k, threshold=threshold, num_fallback=num_fallback, max_labels=max_labels,
-                       split=str(row["split"]), labels=labels,
+                       split=str(row["split"]), labels=labels, highlight=highlight, evidence=evidence,
+                       evidence_basis=basis, standardized=data.standardizer is not None,
                        calibration=run.calibration() if calibrated else None)
 
     def get(eid):

@@ -74,6 +74,13 @@ class PrototypeEvidence:
     projected : bool
     duplicate_of : int or None
         An earlier prototype of the branch projected onto the same window.
+    highlights : dict or None
+        Time-localised prototypes the explanation shows: ``{"window": ..., "<method>": ...}``, the
+        nominal window (not an attribution) and the faithful highlight of the match's window
+        similarity, each labelled (:meth:`~protoecg_lib.evaluation.highlights.SimilarityHighlight.to_json`).
+    evidence_check : dict or None
+        Whether the shaded window holds the evidence
+        (:func:`~protoecg_lib.evaluation.evidence_check.check_evidence`): ``holds``, ``basis``, ``why``.
     """
 
     index: int
@@ -97,6 +104,8 @@ class PrototypeEvidence:
     source_fs: float | None
     projected: bool
     duplicate_of: int | None = None
+    highlights: dict | None = None
+    evidence_check: dict | None = None
 
     def describe(self) -> str:
         """One line for a text report."""
@@ -104,10 +113,15 @@ class PrototypeEvidence:
                if self.projected else "not projected")
         where = ("whole record" if self.kind != "local-2d" else
                  f"window {self.match_window} (samples {self.match_start}-{self.match_start + self.match_length})")
+        check = ""
+        if self.evidence_check:
+            c = self.evidence_check
+            verdict = {True: "holds", False: "does NOT hold", None: "cannot be checked"}[c.get("holds")]
+            check = f"; evidence check ({c.get('basis')}): {verdict}: {c.get('why')}"
         return (f"#{self.rank_by_contribution} {self.branch} prototype {self.prototype} [{self.label}]: "
                 f"similarity {self.similarity:.3f} (rank {self.rank_by_similarity} in its class), weight "
                 f"{self.weight:+.3f} -> contribution {self.contribution:+.3f}; best match {where}, "
-                f"{self.match_similarity:.3f}; {src}")
+                f"{self.match_similarity:.3f}; {src}{check}")
 
 
 @dataclass
@@ -250,7 +264,9 @@ class Explanation:
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=1)
         if path is not None:
-            Path(path).write_text(text)
+            from ..files import atomic_write_text
+
+            atomic_write_text(path, text)
         return text
 
     def summary(self) -> str:

@@ -21,7 +21,8 @@ import torch
 
 from ..labels import BRANCHES, LABEL_SETS
 
-__all__ = ["window_cover", "localisation_hits", "localisation_summary", "run_localisation", "forward_all"]
+__all__ = ["window_cover", "localisation_hits", "localisation_summary", "run_localisation", "forward_all",
+           "sources_on_evidence"]
 
 
 # --------------------------------------------------------------------------- shared forward pass
@@ -216,3 +217,48 @@ def chance_tail_probability(hits) -> float:
         dist[1:k + 1] = dist[1:k + 1] * (1 - p) + dist[0:k] * p
         dist[0] *= 1 - p
     return float(min(1.0, dist[observed:].sum()))
+
+
+def sources_on_evidence(sources: Sequence, evidence: Mapping[int, Mapping[str, Sequence]], fs: float,
+                        num_samples: int, labels: Sequence[str] | None = None) -> pd.DataFrame:
+    """Projection check: does each prototype's source window hold its own label's evidence?
+
+    A time-localised prototype is projected onto one window of one training ECG of its class (spec
+    §5). If that window does not hold the class's evidence in the source ECG, the prototype is not a
+    picture of the finding, and no highlight can make its explanations point at the evidence.
+
+    Parameters
+    ----------
+    sources : list of PrototypeSource
+        ``run.prototype_sources('morphology')``.
+    evidence : dict ecg_id -> {label: [EvidenceSpan]}
+        Ground truth of the training ECGs (``load_evidence(root)``).
+    fs, num_samples : float, int
+        Sampling rate and length of the records the windows index.
+    labels : sequence of str, optional
+        Only prototypes of these labels (e.g. the episodic ones).
+
+    Returns
+    -------
+    DataFrame
+        One row per projected prototype whose source ECG has evidence for its label: ``prototype``,
+        ``label``, ``ecg_id``, ``start``, ``length``, ``on_evidence`` (the window overlaps the label's
+        evidence) and ``chance`` (the share of same-length windows of that ECG that would).
+    """
+    from ..synthetic import evidence_mask
+
+    rows = []
+    for rec in sources:
+        if not rec.projected or (labels is not None and rec.label not in labels):
+            continue
+        spans = evidence.get(int(rec.ecg_id), {}).get(rec.label)
+        if not spans or rec.start_sample is None:
+            continue
+        scale = fs / float(rec.sampling_rate or fs)
+        start, length = int(round(rec.start_sample * scale)), int(round(rec.length_samples * scale))
+        any_lead = evidence_mask(spans, fs, num_samples).any(axis=0)                 # (T,)
+        csum = np.concatenate([[0], np.cumsum(any_lead)])
+        covered = (csum[length:] - csum[:-length]) > 0                               # every window start
+        rows.append(dict(prototype=rec.index, label=rec.label, ecg_id=int(rec.ecg_id), start=start, length=length,
+                         on_evidence=bool(any_lead[start:start + length].any()), chance=float(covered.mean())))
+    return pd.DataFrame(rows, columns=["prototype", "label", "ecg_id", "start", "length", "on_evidence", "chance"])

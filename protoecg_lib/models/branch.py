@@ -33,7 +33,8 @@ class BranchOutput(NamedTuple):
         Similarity to every window (``W = 1`` for global prototypes); max/argmax for projection
         and explanations.
     latent : Tensor
-        Add-on output: ``(B, D)`` for the 1D branch, ``(B, D, 1, L)`` for 2D branches.
+        Add-on output: ``(B, D)`` for the 1D branch, ``(B, D, 1, L)`` for 2D branches, and
+        ``(B, D, W, T)`` (one patch per window) for the local-prototype variant (``local_windows``).
     """
 
     logits: Tensor
@@ -199,12 +200,53 @@ class ProtoBranch(nn.Module):
         return self.class_identity.argmax(dim=1)
 
     # -- forward ----------------------------------------------------------------------------------
+    @property
+    def local_windows(self) -> bool:
+        """True for the local-prototype variant (window latents computed from the window's own crop)."""
+        return bool(getattr(self.config, "local_windows", False))
+
+    def crop_length(self) -> int:
+        """Samples per window crop of the local variant: ``32 * T`` (its latent has exactly T steps)."""
+        return 32 * self.config.window_length
+
+    def window_crops(self, num_samples: int) -> Tensor:
+        """``(start, length)`` of the input crop each window's latent is computed from, shape (W, 2).
+
+        Local variant: a ``32 * T``-sample crop centred on the nominal span (clamped to the record);
+        standard branches: the whole record for every window (their receptive field is unbounded in
+        practice; :mod:`protoecg_lib.receptive_field` measures it).
+        """
+        spans = self.window_spans(num_samples)
+        if not self.local_windows:
+            return torch.stack([torch.zeros(len(spans), dtype=torch.long),
+                                torch.full((len(spans),), int(num_samples), dtype=torch.long)], dim=1)
+        c = self.crop_length()
+        if num_samples < c:
+            raise ValueError(f"a {num_samples}-sample record is shorter than one window crop ({c} samples)")
+        start = (spans[:, 0] - (c - spans[:, 1]) // 2).clamp(0, num_samples - c)
+        return torch.stack([start, torch.full_like(start, c)], dim=1)
+
+    def _encode_local(self, signals: Tensor) -> Tensor:
+        """Local variant: ``signals (B, 12, N)`` -> patches ``(B, D, W, T)``, each from its own crop."""
+        b, leads, n = signals.shape
+        crops = self.window_crops(n)                                   # (W, 2)
+        c = self.crop_length()
+        idx = crops[:, :1].to(signals.device) + torch.arange(c, device=signals.device)   # (W, c)
+        x = signals[:, :, idx]                                         # (B, 12, W, c)
+        x = x.permute(0, 2, 1, 3).reshape(b * len(crops), leads, c)    # (B*W, 12, c)
+        z = self.add_on(self.backbone(x))                              # (B*W, D, 1, T)
+        z = z[:, :, 0].reshape(b, len(crops), z.shape[1], -1)          # (B, W, D, T)
+        return z.permute(0, 2, 1, 3)                                   # (B, D, W, T)
+
     def encode(self, signals: Tensor) -> Tensor:
-        """Backbone and add-on: ``signals (B, 12, T)`` -> latent ``(B, D)`` (1D) or ``(B, D, 1, L)``.
+        """Backbone and add-on: ``signals (B, 12, T)`` -> latent ``(B, D)`` (1D) or ``(B, D, 1, L)``
+        (``(B, D, W, T)`` for the local variant).
 
         With ``beat_timing='rr'`` the beat embedding ``(B, E)`` joins the pooled features
         ``(B, 8w + E)``; with ``latent_center`` the centred add-on output is the latent.
         """
+        if self.local_windows:
+            return self.center(self._encode_local(signals))
         features = self.backbone(signals)          # (B, 8w, L) or (B, 8w, 1, L)
         if self.config.backbone == "1d":
             features = features.mean(dim=-1)       # (B, 8w): global average pooling over time
@@ -215,7 +257,10 @@ class ProtoBranch(nn.Module):
     def forward(self, signals: Tensor) -> BranchOutput:
         """``signals (B, 12, T)`` float32 in mV -> :class:`BranchOutput` (one pass for everything)."""
         latent = self.encode(signals)
-        window_similarity, similarity = self.prototype_layer(latent)  # (B, P, W), (B, P)
+        if self.local_windows:
+            window_similarity, similarity = self.prototype_layer.patch_forward(latent)  # (B, P, W), (B, P)
+        else:
+            window_similarity, similarity = self.prototype_layer(latent)  # (B, P, W), (B, P)
         return BranchOutput(self.last_layer(similarity), similarity, window_similarity, latent)
 
     # -- windows and samples ------------------------------------------------------------------
@@ -257,6 +302,8 @@ class ProtoBranch(nn.Module):
         ``latent_windows(latent)[b, w]`` reshaped to ``prototype_shape[1:]`` is what projection
         writes into a prototype (spec §5); see :meth:`set_prototypes`.
         """
+        if self.local_windows:
+            return latent.permute(0, 2, 1, 3).reshape(latent.shape[0], latent.shape[2], -1)   # (B, W, D*T)
         return self.prototype_layer.windows(latent)
 
     def set_prototypes(self, values: Tensor, index: int | Sequence[int] | Tensor | None = None) -> None:

@@ -111,12 +111,15 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(f"checkpoint {path} holds objects other than tensors and plain values "
-                              f"(refused by weights_only loading), or is corrupt: {err}") from err
+    except pickle.UnpicklingError:
+        # torch's own message is 40 lines that advise weights_only=False, i.e. running the file's code: never
+        raise CheckpointError(f"checkpoint {path} holds Python objects other than tensors and plain values (or is "
+                              "damaged); protoecg does not unpickle such files, since that can run code. Re-create "
+                              "it with the stage that writes it.") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {err}); "
-                              "re-create it from training") from err
+        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"checkpoint {path} is truncated or damaged ({reason}); re-create it with the stage "
+                              "that writes it.") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a protoecg checkpoint (no format={FORMAT!r} entry); "
                               "a bare state dict can be loaded with load_weights(model, state_dict)")
@@ -183,10 +186,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu",
     model_cls, config_cls = _KINDS[payload["kind"]]
     try:
         config = config_cls.from_dict(payload["config"])
-        if model_cls is BaselineNet:
-            model: nn.Module = BaselineNet(config)
-        else:  # the weights come from the file: never fetch ImageNet weights here
-            model = model_cls(config, load_pretrained=False)
+        # building a model draws its random initial weights from the global stream; the weights come from
+        # the file, so fork the stream: loading a checkpoint never changes what a later random draw gives
+        with torch.random.fork_rng(devices=[]):
+            if model_cls is BaselineNet:
+                model: nn.Module = BaselineNet(config)
+            else:  # the weights come from the file: never fetch ImageNet weights here
+                model = model_cls(config, load_pretrained=False)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path}: its stored config is invalid: {err}") from err
     load_weights(model, payload["state_dict"], source=str(path))

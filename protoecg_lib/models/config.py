@@ -128,9 +128,16 @@ class BranchConfig:
         Width of the beat-timing embedding.
     beat_lead : int
         Lead index for R-peak detection (1 = lead II).
-    beat_detector : {'neurokit', 'gqrs'}
+    beat_detector : {'neurokit', 'gqrs', 'xqrs'}
+        R-peak detector (:func:`protoecg_lib.data.rr.detect_r_peaks`).
     sampling_rate : int
         Sampling rate (Hz) of the signals the branch reads (needed by the R-peak detector).
+    local_windows : bool
+        Local-prototype variant (time-localised 2D prototypes only): the latent patch of window ``w``
+        is computed by the backbone from that window's own crop of ``32 * T`` samples (96 for T = 3,
+        centred on the nominal span), so nothing outside the crop can move its similarity -- the
+        shaded window is the evidence's support by construction. Same prototypes, losses,
+        projection and fusion; about ``W * 32 * T / N`` times the backbone compute (2.9x at 1000 samples).
     """
 
     name: str
@@ -155,6 +162,7 @@ class BranchConfig:
     beat_lead: int = 1
     beat_detector: str = "neurokit"
     sampling_rate: int = 100
+    local_windows: bool = False
 
     def __post_init__(self) -> None:
         if self.name not in BRANCHES:
@@ -192,11 +200,14 @@ class BranchConfig:
                 raise ValueError(f"branch {self.name!r}: similarity_scale must be > 0, got {self.similarity_scale!r}")
             if self.similarity == "cosine" and float(self.similarity_scale) != 1.0:
                 raise ValueError(f"branch {self.name!r}: the 1D cosine has no scale; set similarity_scale=None or 1")
+        if self.local_windows and (self.backbone != "2d" or self.prototype_length is None):
+            raise ValueError(f"branch {self.name!r}: local_windows needs time-localised 2D prototypes "
+                             "(backbone='2d' and a prototype_length)")
         if self.pretrained and self.backbone != "2d":
             raise ValueError(f"branch {self.name!r}: ImageNet weights exist only for the 2D backbone")
         for key, allowed in (("prototype_init", PROTOTYPE_INITS), ("add_on_init", ADD_ON_INITS),
                              ("latent_center", LATENT_CENTERINGS), ("beat_timing", BEAT_TIMINGS),
-                             ("beat_detector", ("neurokit", "gqrs"))):
+                             ("beat_detector", ("neurokit", "gqrs", "xqrs"))):
             if getattr(self, key) not in allowed:
                 raise ValueError(f"branch {self.name!r}: {key} must be one of {allowed}, got {getattr(self, key)!r}")
         if self.beat_timing != "none" and self.backbone != "1d":

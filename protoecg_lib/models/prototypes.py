@@ -207,6 +207,33 @@ class PrototypeLayer(nn.Module):
         patches = z.unfold(2, self.length, 1)                  # (B, D, W, T)
         return patches.permute(0, 2, 1, 3).reshape(z.shape[0], -1, self.window_size)  # (B, W, D*T)
 
+    def patch_forward(self, patches: Tensor) -> tuple[Tensor, Tensor]:
+        """Similarities to latent patches computed window by window (the local-prototype variant).
+
+        Parameters
+        ----------
+        patches : Tensor, shape (B, D, W, T)
+            One ``D x T`` latent patch per window (``ProtoBranch.encode`` with ``local_windows``).
+
+        Returns
+        -------
+        window_similarity : Tensor, shape (B, P, W)
+            The scaled cosine of spec §2.2 between each prototype and each patch.
+        similarity : Tensor, shape (B, P)
+            Pooled by ``window_pool``.
+        """
+        if self.length is None or patches.ndim != 4 or patches.shape[1] != self.proto_dim \
+                or patches.shape[3] != self.length:
+            raise ValueError(f"patches must have shape (B, {self.proto_dim}, W, {self.length}), "
+                             f"got {tuple(patches.shape)}")
+        u = patches.permute(0, 2, 1, 3).reshape(patches.shape[0], patches.shape[2], -1)   # (B, W, K)
+        p = self.prototypes.reshape(self.num_prototypes, -1)                               # (P, K)
+        dots = torch.einsum("bwk,pk->bpw", u, p)                                            # (B, P, W)
+        denom = (u.pow(2).sum(-1) + SCALED_COSINE_EPS).sqrt()[:, None, :] * \
+            (p.pow(2).sum(-1) + SCALED_COSINE_EPS).sqrt()[None, :, None]                   # (B, P, W)
+        window_sim = self.scale * dots / denom
+        return window_sim, pool_windows(window_sim, self.window_pool, self.topk)
+
     def forward(self, latent: Tensor) -> tuple[Tensor, Tensor]:
         """Similarities of every prototype to every window, and pooled over windows.
 

@@ -8,13 +8,50 @@ from matplotlib.figure import Figure
 from ..evaluation.explanation import Explanation, PROTOTYPE_KINDS
 from ..labels import BRANCHES
 
-__all__ = ["prototype_highlights", "explanation_figure", "prototype_figure", "plot_contributions"]
+__all__ = ["prototype_highlights", "attribution_highlights", "evidence_verdict", "explanation_figure",
+           "prototype_figure", "plot_contributions"]
 
 
 _WINDOW_COLOR = "#0072B2"   # house palette blue
 
 
 _AGAINST_COLOR = "#D55E00"  # house palette vermillion
+
+
+_ATTRIBUTION_COLOR = "#009E73"  # house palette bluish green: a faithful highlight's peak
+
+
+def attribution_highlights(ev, fs: float, num_samples: int, half_width_s: float = 0.1) -> list:
+    """The band of a faithful highlight (its peak +- ``half_width_s``), labelled with its method.
+
+    Empty when the prototype carries no faithful highlight (global prototypes, or an explanation
+    computed with ``highlight=None``). The nominal window is drawn by :func:`prototype_highlights`.
+    """
+    from .ecg import Highlight
+
+    methods = [m for m in (ev.highlights or {}) if m != "window"]
+    if not methods:
+        return []
+    entry = ev.highlights[methods[0]]
+    peak = float(entry["top"]["peak_s"])
+    duration = num_samples / float(fs)
+    a, b = max(0.0, peak - half_width_s), min(duration, peak + half_width_s)
+    return [Highlight(a, b, label=f"{entry['method']} peak {peak:.2f} s (attribution)", color=_ATTRIBUTION_COLOR,
+                      alpha=0.45)]
+
+
+def evidence_verdict(ev) -> str:
+    """A short line: does the shaded window hold the evidence? (``ev.evidence_check``; '' when absent)."""
+    c = ev.evidence_check
+    if not c:
+        return ""
+    if c.get("peak_on_evidence") is not None:
+        basis = "detected beats" if "detected" in str(c.get("basis")) else "ground truth"
+        head = "HOLDS" if c["holds"] else "FAILS"
+        window = "window overlaps it" if c.get("window_on_evidence") else "window misses it"
+        return f"check vs {basis}: {head} ({c['method']} peak {'on' if c['holds'] else 'off'} evidence; {window})"
+    where = "inside" if c.get("holds") else "OUTSIDE"
+    return f"check: {c['method']} peak {where} the window (no ground truth)"
 
 
 def prototype_highlights(kind: str, start: int | None, length: int | None, fs: float, num_samples: int,
@@ -54,7 +91,9 @@ def explanation_figure(explanation: Explanation, prototype_rank: int = 0, label:
                        which: str = "for", arrangement: str = "vertical", width: float | None = None) -> Figure:
     """The ECG being explained beside one prototype's source ECG (spec §7.2-7.3).
 
-    Top page: the explained ECG in print layout with the best-matching window shaded; bottom page:
+    Top page: the explained ECG in print layout with the best-matching window shaded (the nominal
+    window, labelled as such), the faithful highlight's peak when the explanation carries one
+    (green band, labelled with its method) and the evidence check's verdict in the title; bottom page:
     the prototype's source training ECG with the prototype window shaded (:func:`plot_ecg_pair`).
     Rhythm (1D) prototypes shade the rhythm strip; global 2D prototypes shade nothing ("whole record").
 
@@ -101,8 +140,9 @@ def explanation_figure(explanation: Explanation, prototype_rank: int = 0, label:
     fs, src_fs = explanation.fs, explanation.source_fs or explanation.fs
     color = _AGAINST_COLOR if against else _WINDOW_COLOR
     left_hl = prototype_highlights(ev.kind, ev.match_start, ev.match_length, fs, explanation.num_samples,
-                                   label="best-matching window" if ev.kind == "local-2d" else "rhythm strip",
-                                   color=color)
+                                   label=("best-matching window (nominal, not an attribution)" if ev.kind == "local-2d"
+                                          else "rhythm strip"), color=color)
+    left_hl += attribution_highlights(ev, fs, explanation.num_samples)
     s_start = ev.source_start
     s_len = ev.source_length
     if s_start is not None and ev.source_fs and float(ev.source_fs) != src_fs:  # provenance at another rate
@@ -118,6 +158,9 @@ def explanation_figure(explanation: Explanation, prototype_rank: int = 0, label:
                   f"{ev.rank_by_contribution}: {ev.branch} prototype {ev.prototype} [{ev.label}]\n"
                   f"similarity {ev.similarity:.2f}, contribution {ev.contribution:+.2f} = {ev.weight:+.3f} x "
                   f"{ev.similarity:.2f} | match: {match}")
+    verdict = evidence_verdict(ev)
+    if verdict:
+        left_title += f"\n{verdict}"
     right_title = (f"prototype {ev.prototype} of {ev.label} ({ev.branch}): source training ECG {ev.source_ecg_id}\n"
                    f"[{_codes(ev.source_labels)}], {_window_text(ev.kind, s_start, s_len, src_fs)}")
     fig = plot_ecg_pair(explanation.signals, src, (fs, src_fs), left_title, right_title, left_hl, right_hl,

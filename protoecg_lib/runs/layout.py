@@ -3,6 +3,7 @@
 ::
 
     RUN/config.json                     the pipeline config, data root and options, versions, device
+    RUN/manifest.json                   SHA-256, size and writing stage of every file a stage wrote
     RUN/metrics.jsonl                   one JSON object per epoch, every branch and stage
     RUN/<branch>/<stage>/best.pt        best checkpoint of a training stage (joint, prototypes,
     RUN/<branch>/<stage>/state.pt       classifier, feature_extractor) and its resume state
@@ -55,6 +56,16 @@ class RunLayout:
     @property
     def config(self) -> Path:
         return self.root / "config.json"
+
+    @property
+    def manifest(self) -> Path:
+        """``RUN/manifest.json``: the SHA-256 of every file a stage wrote (:mod:`protoecg_lib.runs.manifest`)."""
+        return self.root / "manifest.json"
+
+    @property
+    def manifest_lock(self) -> Path:
+        """The lock file processes hold while updating the manifest."""
+        return self.root / ".manifest.lock"
 
     @property
     def metrics(self) -> Path:

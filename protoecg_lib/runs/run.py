@@ -11,12 +11,14 @@ from pathlib import Path
 
 from ..labels import BRANCHES, label_set
 from .layout import RunLayout
+from .manifest import manifest_entry, rerun_hint, verify_file
 from .records import PrototypeSource, Predictions, load_prototype_sources, read_predictions
 
 __all__ = ["Run"]
 
 #: Options of ``load_ptbxl`` a run records and :meth:`Run.load_data` passes back.
-_DATA_OPTIONS = ("sampling_rate", "target_rate", "highpass", "standardize", "likelihood_threshold", "folds")
+_DATA_OPTIONS = ("sampling_rate", "target_rate", "highpass", "standardize", "likelihood_threshold", "folds",
+                 "on_bad_record", "unknown_codes")
 
 
 class Run:
@@ -78,6 +80,7 @@ class Run:
     def prototype_sources(self, branch: str) -> list[PrototypeSource]:
         """Where each prototype of ``branch`` was projected (``<branch>/prototypes.json``)."""
         self._check_branch(branch)
+        verify_file(self.layout, self.layout.prototypes(branch))
         return load_prototype_sources(self.layout.prototypes(branch))
 
     def all_prototype_sources(self) -> dict[str, list[PrototypeSource]]:
@@ -86,6 +89,7 @@ class Run:
 
     def predictions(self, split: str = "test", who: str = "fusion") -> Predictions:
         """Predictions of ``who`` (``'fusion'``, a branch name, or ``'baseline'``) on ``split``."""
+        verify_file(self.layout, self.layout.predictions(split, who))
         return read_predictions(self.layout.predictions(split, who))
 
     def calibration(self, who: str = "fusion"):
@@ -98,27 +102,31 @@ class Run:
         return Calibration.load(path) if path.is_file() else None
 
     # ------------------------------------------------------------------ models
+    def load_checkpoint(self, path: Path, map_location: str = "cpu"):
+        """A checkpoint of this run, checked against the run's manifest first; either problem (a changed
+        file, or one torch cannot or will not read) is one line that names the stage to re-run."""
+        from ..models.checkpoints import CheckpointError, load_checkpoint
+
+        verify_file(self.layout, path)
+        try:
+            model, _ = load_checkpoint(path, map_location=map_location)
+        except CheckpointError as err:
+            entry = manifest_entry(self.layout, path)
+            raise CheckpointError(f"{err} {rerun_hint(self.layout, entry and entry.get('stage'))}") from None
+        return model.eval()
+
     def load_model(self, map_location: str = "cpu"):
         """The full ProtoECGNet (projected branches, branch classifiers, fusion head), in eval mode."""
-        from ..models.checkpoints import load_checkpoint
-
-        model, _ = load_checkpoint(self.layout.model, map_location=map_location)
-        return model.eval()
+        return self.load_checkpoint(self.layout.model, map_location)
 
     def load_branch(self, branch: str, which: str = "classifier", map_location: str = "cpu"):
         """One branch: ``'joint'`` (before projection), ``'projected'`` or ``'classifier'`` (final)."""
-        from ..models.checkpoints import load_checkpoint
-
         self._check_branch(branch)
-        model, _ = load_checkpoint(self.layout.branch_checkpoint(branch, which), map_location=map_location)
-        return model.eval()
+        return self.load_checkpoint(self.layout.branch_checkpoint(branch, which), map_location)
 
     def load_baseline(self, map_location: str = "cpu"):
         """The black-box baseline, in eval mode."""
-        from ..models.checkpoints import load_checkpoint
-
-        model, _ = load_checkpoint(self.layout.baseline, map_location=map_location)
-        return model.eval()
+        return self.load_checkpoint(self.layout.baseline, map_location)
 
     # ------------------------------------------------------------------ data
     def load_data(self):

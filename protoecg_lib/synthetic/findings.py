@@ -13,7 +13,8 @@ from ..labels import LABEL_SETS, statement
 
 __all__ = [
     "LABEL_PHYSIOLOGY", "NOT_SIMULATED", "SIMULATED_LABELS", "BASE_RHYTHMS", "SINUS",
-    "LEAD_GROUPS", "label_conflicts", "sample_label_set",
+    "LEAD_GROUPS", "label_conflicts", "sample_label_set", "EPISODIC_LABELS", "INTERMITTENT_LABELS",
+    "SPARSE_PHYSIOLOGY",
 ]
 
 #: Lead groups: (frontal-plane angle of the limb-lead part or None, precordial weights, named leads).
@@ -241,14 +242,44 @@ def label_conflicts(labels) -> list[str]:
     return problems
 
 
+#: Morphology findings the ``sparse`` evidence tier renders in a few beats only (evidence on those beats).
+EPISODIC_LABELS = ("PVC", "PAC", "CRBBB", "CLBBB")
+#: Of those, the conduction findings rendered *intermittently* in the sparse tier (1-3 consecutive beats).
+INTERMITTENT_LABELS = ("CRBBB", "CLBBB")
+
+# Sparse tier: probabilities of the episodic findings (ectopic beats given an allowed base rhythm;
+# intermittent bundle-branch block given a sinus base rhythm).
+_SPARSE_MODIFIERS = {"PVC": 0.3, "PAC": 0.3, "BIGU": 0.0, "TRIGU": 0.0, "SVARR": 0.0}
+_SPARSE_INTERMITTENT_P = 0.3
+
+#: What the ``sparse`` evidence tier changes (:func:`.root.write_synthetic_root` ``evidence='sparse'``).
+SPARSE_PHYSIOLOGY: dict[str, str] = {
+    "PVC": "1-2 isolated premature ventricular beats per record (never bigeminy/trigeminy); drawn with "
+           "probability 0.3 given a sinus or AFIB base rhythm. Evidence: QRS of each PVC, all leads",
+    "PAC": "1-2 isolated premature atrial beats (never an SVARR run); probability 0.3 given a sinus base rhythm. "
+           "Evidence: ectopic P onset to QRS end of each PAC, all leads",
+    "CRBBB": "intermittent right bundle-branch block: 1-3 consecutive conducted beats with the CRBBB QRS and "
+             "secondary T changes, every other beat normal; probability 0.15 given a sinus base rhythm, and then "
+             "the record has no other QRS/ST-T finding. Evidence: QRS of the blocked beats in I, aVL, V1, V2, V5, V6",
+    "CLBBB": "intermittent left bundle-branch block, as CRBBB. Evidence: QRS of the blocked beats in I, aVL, "
+             "V1, V2, V5, V6",
+}
+
+
 def _tempered(counts: np.ndarray, exponent: float) -> np.ndarray:
     w = np.asarray(counts, dtype=float) ** exponent
     return w / w.sum()
 
 
 def sample_label_set(rng: np.random.Generator, prior_exponent: float = 0.5, norm_probability: float = 0.3,
-                     max_findings: int = 3) -> list[str]:
-    """Draw one record's labels from the generative scheme (see :func:`.synthetic.sample_labels`)."""
+                     max_findings: int = 3, sparse: bool = False) -> list[str]:
+    """Draw one record's labels from the generative scheme (see :func:`.generate.sample_labels`).
+
+    ``sparse=True`` draws the ``sparse`` evidence tier (:data:`SPARSE_PHYSIOLOGY`): isolated PVC/PAC
+    more often, no bigeminy/trigeminy/SVARR, and intermittent CRBBB/CLBBB as the record's only
+    QRS/ST-T finding (CRBBB/CLBBB are never drawn as ordinary, every-beat findings). With
+    ``sparse=False`` the random stream is exactly that of the default tier.
+    """
     if rng.random() < norm_probability:
         base = SINUS[rng.choice(4, p=[0.72, 0.1, 0.06, 0.12])]
         return _ordered({"NORM", base})
@@ -256,6 +287,8 @@ def sample_label_set(rng: np.random.Generator, prior_exponent: float = 0.5, norm
     base = bases[rng.choice(len(bases), p=_tempered(list(_BASE_COUNTS.values()), prior_exponent))]
     labels = {base}
     for code, p, allowed in _MODIFIERS:
+        if sparse:
+            p = _SPARSE_MODIFIERS.get(code, p)
         if base in allowed and rng.random() < p and not label_conflicts(labels | {code}):
             labels.add(code)
     if labels & {"BIGU", "TRIGU"}:
@@ -270,11 +303,17 @@ def sample_label_set(rng: np.random.Generator, prior_exponent: float = 0.5, norm
         k = 1    # a non-NORM sinus record has at least one finding
     if base == "PACE":
         k = 0
+    if sparse and base in SINUS and rng.random() < _SPARSE_INTERMITTENT_P:
+        code = INTERMITTENT_LABELS[int(rng.integers(len(INTERMITTENT_LABELS)))]
+        if not label_conflicts(labels | {code}):
+            return _ordered(labels | {code})   # the intermittent block is the record's only QRS/ST-T finding
     tries = 0
     while k > 0 and tries < 20:
         tries += 1
         core, _, extras = _FINDINGS[rng.choice(len(_FINDINGS), p=weights)]
         new = set(core) | {c for c, p in extras if rng.random() < p}
+        if sparse and core[0] in INTERMITTENT_LABELS:
+            continue                           # sparse tier: bundle-branch blocks are intermittent only
         if core[0] in labels:
             continue
         new = {c for c in new if not label_conflicts(labels | {c})}

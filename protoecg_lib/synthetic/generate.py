@@ -14,7 +14,11 @@ from .findings import (NOT_SIMULATED, label_conflicts,
 from .record import plan_record, render_plan
 from .evidence import EvidenceSpan, _evidence_of
 
-__all__ = ["SyntheticConfig", "sample_labels", "generate_record", "BeatAnatomy", "describe_beat", "record_rng"]
+__all__ = ["EVIDENCE_TIERS", "SyntheticConfig", "sample_labels", "generate_record", "BeatAnatomy", "describe_beat", "record_rng"]
+
+#: Evidence tiers: ``default`` (PTB-XL-like label mix; most evidence lies in every beat) and ``sparse``
+#: (episodic findings in a few beats only, :data:`.findings.SPARSE_PHYSIOLOGY`).
+EVIDENCE_TIERS = ("default", "sparse")
 
 
 @dataclass
@@ -47,6 +51,11 @@ class SyntheticConfig:
         'wfdb' calls ``wfdb.wrsamp``.
     first_ecg_id : int
         ecg_id of the first record (a clearly synthetic range; PTB-XL's ids stop at 21837).
+    evidence : {'default', 'sparse'}
+        Evidence tier (:data:`EVIDENCE_TIERS`). ``'sparse'`` draws the episodic findings of
+        :data:`.findings.SPARSE_PHYSIOLOGY` (isolated PVC/PAC, intermittent CRBBB/CLBBB) often and
+        renders them in a few beats, with evidence only there (what localisation measures need).
+        ``'default'`` leaves every byte of a root unchanged (the field is not written into the marker).
     """
 
     duration: float = 10.0
@@ -64,6 +73,7 @@ class SyntheticConfig:
     max_findings: int = 3
     writer: str = "fast"
     first_ecg_id: int = 900001
+    evidence: str = "default"
 
     def __post_init__(self):
         if not 1.0 <= self.duration <= 60.0:
@@ -78,6 +88,8 @@ class SyntheticConfig:
             raise ValueError(f"SyntheticConfig.max_findings={self.max_findings}: use 0-5")
         if self.writer not in ("fast", "wfdb"):
             raise ValueError(f"SyntheticConfig.writer={self.writer!r}: use 'fast' or 'wfdb'")
+        if self.evidence not in EVIDENCE_TIERS:
+            raise ValueError(f"SyntheticConfig.evidence={self.evidence!r}: use one of {EVIDENCE_TIERS}")
         if self.first_ecg_id <= 21837:
             raise ValueError(f"SyntheticConfig.first_ecg_id={self.first_ecg_id} overlaps PTB-XL's ids (1-21837); "
                              "use a larger number such as 900001")
@@ -110,7 +122,8 @@ def sample_labels(rng=None, config: SyntheticConfig | None = None) -> list[str]:
     list of str, in PTB-XL's scp_codes order (diagnostic, form, rhythm statements).
     """
     cfg = config or SyntheticConfig()
-    return sample_label_set(_as_rng(rng), cfg.prior_exponent, cfg.norm_probability, cfg.max_findings)
+    return sample_label_set(_as_rng(rng), cfg.prior_exponent, cfg.norm_probability, cfg.max_findings,
+                            sparse=cfg.evidence == "sparse")
 
 
 def _check_labels(labels: Iterable[str]) -> list[str]:

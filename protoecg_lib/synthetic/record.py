@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..labels import LEADS
+from .episodic import intermittent_templates, is_sparse, mark_intermittent
 from .findings import LEAD_GROUPS, SINUS
 from .knobs import conducted_template, p_template, record_knobs, sinus_p_template, ventricular_template
 from .waves import (CHANNEL_INDEX, QRS_TAGS, LeadGeometry, Template, expand_to_12, frontal_channels,
@@ -178,17 +179,25 @@ class _Builder:
 # ---- the record ---------------------------------------------------------------------------------
 
 def plan_record(labels, rng: np.random.Generator, cfg, heart_rate: float | None = None) -> Plan:
-    """Draw all of one record's randomness and return a :class:`Plan` (see module docstring)."""
+    """Draw all of one record's randomness and return a :class:`Plan` (see module docstring).
+
+    With ``cfg.evidence == 'sparse'`` an intermittent label (:data:`.findings.INTERMITTENT_LABELS`)
+    is rendered in 1-3 consecutive beats (template key ``'Nx'``) and premature beats are 1-2 per record.
+    """
     b = _Builder(labels, rng, cfg, heart_rate)
     p = b.p
     record_knobs(b)
-    tm = conducted_template(b)
+    tm, blocked = intermittent_templates(b)
     p_sinus = sinus_p_template(b)
     templates = {"N": tm, "sinus": p_sinus}
+    if blocked is not None:
+        templates["Nx"] = blocked
 
     spec = RhythmSpec(hr=b.hr, pr=p["pr"], p_on=p_sinus.extent(("p",))[0], qrs_on=tm.extent(QRS_TAGS)[0],
                       duration=cfg.duration)
     beats, continuous, extra_spans = _schedule(b, spec, templates)
+    if blocked is not None:
+        mark_intermittent(b, beats, cfg.duration)
     # noise is always drawn (so noise=False gives the same record without it), added only when asked
     mains = cfg.mains_mv * rng.lognormal(0, 0.4) if rng.random() < cfg.mains_probability else 0.0
     noise = electrode_noise(rng, wander_mv=cfg.baseline_wander_mv * rng.lognormal(0, 0.6),
@@ -228,8 +237,9 @@ def _schedule(b: _Builder, spec: RhythmSpec, templates: dict[str, Template]):
         if L & {"PAC", "SVARR", "PSVT"} or (pattern and pattern.endswith("A")):
             templates["pac"] = p_template(b, "pac")
         resp = (0.09, 0.16) if base == "SARRH" else (0.005, 0.02) if base == "STACH" else (0.005, 0.04)
-        n_pvc = int(rng.integers(1, 4)) if "PVC" in L and not (pattern and pattern.endswith("V")) else 0
-        n_pac = int(rng.integers(1, 4)) if "PAC" in L and not (pattern and pattern.endswith("A")) else 0
+        most = 3 if is_sparse(b.cfg) else 4          # sparse tier: 1-2 premature beats, else 1-3
+        n_pvc = int(rng.integers(1, most)) if "PVC" in L and not (pattern and pattern.endswith("V")) else 0
+        n_pac = int(rng.integers(1, most)) if "PAC" in L and not (pattern and pattern.endswith("A")) else 0
         n_svarr = int(rng.integers(3, 6)) if "SVARR" in L else 0
         avb2 = ("mobitz1", "mobitz2", "2:1")[int(rng.integers(3))] if "2AVB" in L else None
         psvt = None
@@ -247,7 +257,8 @@ def _schedule(b: _Builder, spec: RhythmSpec, templates: dict[str, Template]):
             extra["PSVT"] = [(LEADS, first_a.r - 0.06, run[-1] + 0.3)]
     elif base == "AFIB":
         beats = afib_beats(spec, rng, cv=rng.uniform(0.15, 0.3), pattern=pattern,
-                           n_pvc=int(rng.integers(1, 4)) if "PVC" in L and pattern is None else 0)
+                           n_pvc=int(rng.integers(1, 3 if is_sparse(b.cfg) else 4)) if "PVC" in L and pattern is None
+                           else 0)
         continuous.append(fibrillation_wave(rng, b.cfg.f_wave_mv * rng.uniform(0.5, 1.5)))
     elif base == "AFLT":
         beats, comp = _flutter(b, spec)
@@ -316,7 +327,8 @@ def _resolve_evidence(b: _Builder, beats: list[Beat], templates, extra, duration
     cache: dict = {}
     out: dict[str, list[tuple[tuple[str, ...], float, float]]] = {}
     selectors = {
-        "conducted": lambda bt: bt.vt == "N" and bt.r == bt.r,
+        "conducted": lambda bt: bt.vt in ("N", "Nx") and bt.r == bt.r,
+        "episodic": lambda bt: bt.vt == "Nx" and bt.r == bt.r,
         "with_p": lambda bt: bt.kind in ("N", "A") and bt.p == bt.p,
         "sinus_p": lambda bt: bt.pt == "sinus" and bt.kind in ("N", "X", "D"),
         "V": lambda bt: bt.kind == "V", "A": lambda bt: bt.kind == "A", "P": lambda bt: bt.kind == "P",

@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import settings
 from ..labels import LABEL_SETS
-from .findings import (NOT_SIMULATED, SIMULATED_LABELS)
+from .findings import EPISODIC_LABELS, NOT_SIMULATED, SIMULATED_LABELS
 from .record import plan_record, render_plan
 from .writer import (SUFFIX, metadata_table, record_path, to_digital, write_scp_statements,
                            write_wfdb_fast, write_wfdb_lib)
@@ -64,15 +64,23 @@ def read_marker(root: str | Path) -> dict | None:
         return None
 
 
+def _config_dict(cfg: SyntheticConfig) -> dict:
+    """The config as written into the marker; ``evidence`` only when not ``'default'`` (byte-identical roots)."""
+    d = asdict(cfg)
+    if d["evidence"] == "default":
+        del d["evidence"]
+    return d
+
+
 def _marker_matches(marker: dict | None, num_records: int, seed: int, rates, cfg: SyntheticConfig) -> bool:
     return (marker is not None and marker.get("version") == GENERATOR_VERSION
             and marker.get("num_records") == num_records and marker.get("seed") == seed
-            and set(rates) <= set(marker.get("sampling_rates", ())) and marker.get("config") == asdict(cfg))
+            and set(rates) <= set(marker.get("sampling_rates", ())) and marker.get("config") == _config_dict(cfg))
 
 
 def write_synthetic_root(root: str | Path, num_records: int, seed: int = 0, sampling_rates=(100,),
                          overwrite: bool = False, config: SyntheticConfig | None = None,
-                         _if_exists: str | None = None) -> Path:
+                         evidence: str | None = None, _if_exists: str | None = None) -> Path:
     """Write a synthetic dataset laid out as a PTB-XL root and return its path.
 
     Parameters
@@ -92,12 +100,17 @@ def write_synthetic_root(root: str | Path, num_records: int, seed: int = 0, samp
         Replace an existing synthetic root at ``root`` (a folder without ``synthetic.json`` is
         never deleted).
     config : SyntheticConfig, optional
+    evidence : {'default', 'sparse'}, optional
+        Evidence tier; overrides ``config.evidence`` when given (CLI ``--evidence``). A sparse
+        root's marker carries ``"evidence": "sparse"`` and ``"episodic_labels"``.
 
     Returns
     -------
     Path of the root.
     """
     cfg = config or SyntheticConfig()
+    if evidence is not None:
+        cfg = SyntheticConfig(**{**asdict(cfg), "evidence": evidence})
     root = Path(root).expanduser()
     if not isinstance(num_records, (int, np.integer)) or num_records < 1:
         raise ValueError(f"num_records={num_records!r}: give a positive integer")
@@ -171,12 +184,15 @@ def _write_contents(root: Path, num_records: int, seed: int, rates: tuple[int, .
     marker = {"generator": "protoecg_lib.synthetic", "version": GENERATOR_VERSION, "seed": seed,
               "num_records": num_records, "sampling_rates": list(rates), "duration_s": cfg.duration,
               "first_ecg_id": cfg.first_ecg_id, "labels_simulated": list(SIMULATED_LABELS),
-              "labels_not_simulated": NOT_SIMULATED, "labels_present": present, "config": asdict(cfg)}
+              "labels_not_simulated": NOT_SIMULATED, "labels_present": present, "config": _config_dict(cfg)}
+    if cfg.evidence != "default":
+        marker["evidence"] = cfg.evidence
+        marker["episodic_labels"] = [c for c in EPISODIC_LABELS if c in present]
     (root / MARKER).write_text(json.dumps(marker, indent=1) + "\n")           # written last
 
 
 def synthetic_root(tier: str | int = "default", seed: int = 0, cache: str | Path | None = None,
-                   sampling_rates=(100,)) -> Path:
+                   sampling_rates=(100,), evidence: str = "default") -> Path:
     """A synthetic root of a named size, or of any number of records, generated once into the cache and reused.
 
     Parameters
@@ -189,6 +205,8 @@ def synthetic_root(tier: str | int = "default", seed: int = 0, cache: str | Path
         Cache base folder; default ``PROTOECG_CACHE`` (see :mod:`protoecg_lib.settings`). The root
         is ``<cache>/synthetic/<tier>-<seed>`` (``n<records>-<seed>`` for a number).
     sampling_rates : tuple of {100, 500}
+    evidence : {'default', 'sparse'}
+        Evidence tier; a sparse root is cached as ``<name>-sparse``.
 
     Returns
     -------
@@ -204,11 +222,13 @@ def synthetic_root(tier: str | int = "default", seed: int = 0, cache: str | Path
     else:
         raise ValueError(f"unknown synthetic tier {tier!r}; choose one of {sorted(TIERS)} or give a number of "
                          "records (num_records), e.g. synthetic_root(500)")
+    if evidence != "default":
+        name = f"{name}-{evidence}"
     if cache is None:
         root = settings.cache_dir("synthetic", name, create=False)
     else:
         root = Path(cache).expanduser() / "synthetic" / name
-    cfg = SyntheticConfig()
+    cfg = SyntheticConfig(evidence=evidence)
     marker = read_marker(root)
     rates = tuple(sorted(set(sampling_rates)))
     if _marker_matches(marker, num_records, seed, rates, cfg):

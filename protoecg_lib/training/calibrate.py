@@ -8,7 +8,8 @@ For the fused model, each branch's own classifier and the baseline, :func:`calib
    label shrunk to a pooled fit, and the operating point),
 3. writes ``RUN/calibration[_<who>].json`` (:meth:`RunLayout.calibration`) and rewrites the
    ``prob_<code>`` columns of the model's val and test CSVs with calibrated probabilities; the
-   ``logit_<code>`` columns stay as they were, so rankings and AUROCs do not change.
+   ``logit_<code>`` columns stay as they were, so rankings and AUROCs do not change; the run's
+   manifest records the rewritten files under the ``calibration`` stage.
 
 Nothing is fitted on the test fold. :func:`calibrate_run` does the same for a finished run
 (``protoecg calibrate --run RUN``), e.g. one written before the stage existed.
@@ -18,7 +19,7 @@ from __future__ import annotations
 from ..data.dataset import PTBXL
 from ..evaluation.calibration import Calibration, fit_calibration
 from ..labels import BRANCHES
-from ..runs import Run, RunLayout, read_predictions, write_predictions
+from ..runs import Run, RunLayout, read_predictions, record_files, write_predictions
 from .config import DEFAULT_CALIBRATION, PipelineConfig, stage_config
 
 __all__ = ["CALIBRATED_MODELS", "calibrate_layout", "calibrate_run"]
@@ -49,7 +50,7 @@ def calibrate_layout(layout: RunLayout, data: PTBXL, config: PipelineConfig, set
     dict who -> Calibration
     """
     settings = {**DEFAULT_CALIBRATION, **(settings or config.calibration or {})}
-    out = {}
+    out, rewritten = {}, []
     for who, stage in CALIBRATED_MODELS.items():
         val_path = layout.predictions("val", who)
         if not val_path.is_file():
@@ -71,7 +72,10 @@ def calibrate_layout(layout: RunLayout, data: PTBXL, config: PipelineConfig, set
                     continue
                 p = read_predictions(path)
                 write_predictions(path, p.ecg_id, p.patient_id, p.labels, p.y_true, p.y_logit, cal.apply(p.y_logit))
+                rewritten.append(path)
         out[who] = cal
+    if rewritten and layout.manifest.is_file():      # the run's manifest now vouches for the calibrated files
+        record_files(layout, rewritten, "calibration")
     return out
 
 

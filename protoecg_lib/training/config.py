@@ -155,12 +155,16 @@ class PipelineConfig:
 
 
 def pipeline_config(preset: str = "fast", *, baseline: bool = True, seed: int = 42,
-                    contrastive: bool = True, beat_timing: str | None = None, amp: bool = False) -> PipelineConfig:
+                    contrastive: bool = True, local_windows: bool = False, beat_timing: str | None = None,
+                    amp: bool = False) -> PipelineConfig:
     """The pipeline settings of a preset (``paper`` or ``fast``).
 
     The baseline is a ResNet1D-18 on all 71 labels, as wide as the rhythm branch's backbone and trained
     with the same stage settings as joint training (same data, splits and budget).
     ``contrastive=False`` drops the contrastive prototype loss (the ablation of spec §8.4).
+    ``local_windows=True`` gives the morphology branch the local-prototype variant
+    (:class:`~protoecg_lib.models.config.BranchConfig` ``local_windows``: each window's latent is
+    computed from its own crop, so the shaded window is the similarity's whole support).
 
     ``beat_timing`` (``'none'`` or ``'rr'``; default per preset, :data:`DEFAULT_BEAT_TIMING`): with
     ``'rr'`` the rhythm branch also reads RR-interval features (:mod:`protoecg_lib.data.rr`) and
@@ -169,6 +173,8 @@ def pipeline_config(preset: str = "fast", *, baseline: bool = True, seed: int = 
     ``amp=True`` trains the network stages in float16 mixed precision on CUDA (default float32).
     """
     model = get_preset(preset)
+    if local_windows:
+        model = model.updated(branch="morphology", local_windows=True)
     train = train_presets(preset)
     beat_timing = beat_timing or DEFAULT_BEAT_TIMING.get(preset, "none")
     if beat_timing not in ("none", "rr"):

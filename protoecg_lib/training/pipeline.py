@@ -25,7 +25,8 @@ from .. import __version__
 from ..data import PTBXL, describe_source, load_ptbxl
 from ..device import pick_device
 from ..files import atomic_write_json
-from ..runs import Run, RunLayout
+from ..runs import Run, RunLayout, damaged_files, forget_files, record_files
+from ..runs.manifest import manifest_entry
 from .config import PipelineConfig, pipeline_config
 from .stages import Stage, StageContext, format_summary_table, pipeline_stages, timed
 
@@ -68,15 +69,27 @@ def run_stages(ctx: StageContext, stages: list[Stage], *, only: set[str] | None 
     """Run ``stages`` in order, skipping those already done (when resuming); return the names run.
 
     ``only`` restricts the run to these stage names; their inputs must then exist already (the error
-    names the stage that writes a missing one).
+    names the stage that writes a missing one). After a stage ran, the SHA-256 of every file it
+    declares goes into the run's ``manifest.json`` (:mod:`protoecg_lib.runs.manifest`); a stage one of
+    whose files no longer matches its entry is not done: its files are removed and it runs again from
+    its start (seeded as before, so on a CPU it writes the same weights and predictions).
     """
     ran = []
     writers = {p: s.name for s in stages for p in s.writes}
     for stage in stages:
         if only is not None and stage.name not in only:
             continue
-        if ctx.resume and stage.done():
+        damaged = damaged_files(ctx.layout, stage.writes)
+        if damaged:   # a file changed since the stage wrote it: the stage runs again from its start
+            path, problem = damaged[0]
+            ctx.say(f"[{stage.name}] {path} {problem}: running the stage again from its start")
+            forget_files(ctx.layout, stage.writes)
+            for p in stage.writes:
+                p.unlink(missing_ok=True)
+        elif ctx.resume and stage.done():
             ctx.say(f"[{stage.name}] already done in {ctx.layout.root}")
+            if any(manifest_entry(ctx.layout, p) is None for p in stage.writes):
+                record_files(ctx.layout, stage.writes, stage.name)    # a run from before the manifest
             continue
         missing = [] if (ctx.init is not None and only is not None) else stage.missing_inputs()
         if missing:
@@ -84,6 +97,7 @@ def run_stages(ctx: StageContext, stages: list[Stage], *, only: set[str] | None 
             raise FileNotFoundError(f"stage {stage.name!r} needs {missing[0]}, which is missing: run the "
                                     f"{first!r} stage first (or the whole pipeline) with the same --out")
         timed(ctx, stage.name, lambda s=stage: s.run(ctx))
+        record_files(ctx.layout, stage.writes, stage.name)
         ran.append(stage.name)
     return ran
 
@@ -135,4 +149,5 @@ def run_pipeline(
     ctx.timings["total"] = time.perf_counter() - t_start
     if not (ctx.resume and summary.done()):
         summary.run(ctx)
+        record_files(ctx.layout, summary.writes, summary.name)
     return Run(ctx.layout.root)

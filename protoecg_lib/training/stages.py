@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -33,7 +34,19 @@ from .config import PipelineConfig, stage_config
 from .heads import branch_features, fusion_criterion, predict_logits, train_head
 from .projection import project_prototypes
 
-__all__ = ["StageContext", "Stage", "pipeline_stages", "optional_stages", "format_summary_table", "timed"]
+__all__ = ["StageContext", "Stage", "pipeline_stages", "optional_stages", "format_summary_table", "timed",
+           "stage_seed"]
+
+
+def stage_seed(seed: int, name: str) -> int:
+    """The seed of stage ``name`` in a run seeded with ``seed``: ``seed`` plus a constant of the stage.
+
+    The constant is the CRC-32 of the stage's name modulo 1,000,003, so every stage draws from its own
+    stream and its result does not depend on which stages ran before it in the same process (a resumed
+    run gives the numbers of an uninterrupted one). Stages that seed themselves with the run's seed
+    (joint training, the baseline) keep doing so inside their own stream.
+    """
+    return int(seed) + zlib.crc32(name.encode("utf-8")) % 1_000_003
 
 
 class StageContext:
@@ -63,8 +76,8 @@ class StageContext:
         The caller owns it (it is forgotten here, so mutating it cannot leak into another stage)."""
         path = Path(path)
         model = self._models.pop(path, None)
-        if model is None:
-            model = load_checkpoint(path)[0]
+        if model is None:   # checked against the run's manifest, one line naming the stage to re-run
+            model = Run(self.layout.root).load_checkpoint(path)
         return model
 
     def peek(self, path: Path) -> torch.nn.Module:
@@ -143,8 +156,12 @@ def _num(x) -> str:
 
 
 def timed(ctx: StageContext, name: str, fn: Callable[[], None]) -> None:
+    """Run ``fn`` as stage ``name``: seeded with :func:`stage_seed` in a forked CPU random stream (the
+    caller's stream is left as it was), timed into ``ctx.timings``."""
     t0 = time.perf_counter()
-    fn()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(stage_seed(ctx.config.seed, name))
+        fn()
     ctx.timings[name] = time.perf_counter() - t0
 
 

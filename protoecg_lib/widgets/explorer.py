@@ -43,6 +43,8 @@ class ExplorerState:
         if not self.ecg_ids:
             raise ValueError(f"no ECG to explore: the test fold of {self.data.root} is empty; pass ecg_ids=")
         self._cache: dict[int, object] = {}
+        self._highlighted: set[tuple[int, str]] = set()
+        self._evidence: dict[int, tuple] = {}
 
     def true_labels(self, ecg_id: int) -> list[str]:
         return list(self.data.records.loc[int(ecg_id), "codes"])
@@ -62,13 +64,15 @@ class ExplorerState:
         ecg_id = int(ecg_id)
         if ecg_id not in self._cache:
             kwargs = dict(model=self.model, sources=self.sources, top_k=self.top_k, threshold=self.threshold)
-            ex = explain_run_ecg(self.run, ecg_id, self.data, **kwargs)
+            ex = explain_run_ecg(self.run, ecg_id, self.data, highlight=None, **kwargs)   # what to explain
             missed = [c for c in self.true_labels(ecg_id) if c not in ex.predicted]
             if missed and ex.predicted:
-                ex = explain_run_ecg(self.run, ecg_id, self.data, labels=[*ex.predicted, *missed], **kwargs)
+                labels = [*ex.predicted, *missed]
             elif missed:   # nothing predicted: the missed true labels, most probable first
-                ex = explain_run_ecg(self.run, ecg_id, self.data, labels=sorted(missed, key=lambda c: -ex.probabilities[c]),
-                                     **kwargs)
+                labels = sorted(missed, key=lambda c: -ex.probabilities[c])
+            else:
+                labels = None
+            ex = explain_run_ecg(self.run, ecg_id, self.data, labels=labels, highlight=None, **kwargs)
             self._cache[ecg_id] = ex
         return self._cache[ecg_id]
 
@@ -107,10 +111,45 @@ class ExplorerState:
         return [(f"{k + 1}. {ev.branch} #{ev.prototype}: contribution {ev.contribution:+.2f}, similarity "
                  f"{ev.similarity:.2f} (source ECG {ev.source_ecg_id})", k) for k, ev in enumerate(entry.prototypes)]
 
+    def highlighted(self, ecg_id: int, label: str):
+        """The explanation with highlights and the evidence check attached for ``label`` (computed when the
+        label is first shown: about 0.03-0.2 s per listed prototype on a CPU, not for every label at once)."""
+        from ..evaluation.evidence_check import attach_highlights, ecg_evidence
+
+        ex = self.explain(ecg_id)
+        key = (int(ecg_id), label)
+        if key not in self._highlighted:
+            if self._evidence.get(int(ecg_id)) is None:
+                self._evidence[int(ecg_id)] = ecg_evidence(self.data, int(ecg_id))
+            evidence, basis = self._evidence[int(ecg_id)]
+            attach_highlights(ex, self.model, evidence=evidence, basis=basis, labels=[label])
+            self._highlighted.add(key)
+        return ex
+
+    def highlight_text(self, ecg_id: int, label: str, rank: int = 0) -> str:
+        """What the figure shades, each labelled for what it is, and the evidence check's verdict.
+
+        ``''`` for a prototype without a window (rhythm and global prototypes match the whole record).
+        """
+        from ..plotting.explanation import evidence_verdict
+
+        ev = self.highlighted(ecg_id, label).label(label).prototypes[rank]
+        if not ev.highlights:
+            return ""
+        parts = []
+        for method, entry in ev.highlights.items():
+            if method == "window":
+                parts.append(f"nominal window {entry['window']['start_s']:.2f}-{entry['window']['end_s']:.2f} s "
+                             "(blue; not an attribution)")
+            else:
+                parts.append(f"{method} peak {entry['top']['peak_s']:.2f} s (green; {entry['label']})")
+        verdict = evidence_verdict(ev)
+        return " | ".join(parts) + (f" | {verdict}" if verdict else "")
+
     def figure(self, ecg_id: int, label: str, rank: int = 0):
         from ..plotting.explanation import explanation_figure
 
-        return explanation_figure(self.explain(ecg_id), rank, label, width=9.0)
+        return explanation_figure(self.highlighted(ecg_id, label), rank, label, width=9.0)
 
 
 def explanation_explorer(run, data=None, *, ecg_ids: Sequence[int] | None = None, model=None, top_k: int = 3,
@@ -152,7 +191,9 @@ def explanation_explorer(run, data=None, *, ecg_ids: Sequence[int] | None = None
             show_message(figure, f"label {label_dd.value}: no prototype to show")
             return
         ev = ex.label(label_dd.value).prototypes[proto_dd.value]
-        detail.value = f"<code>{html.escape(ev.describe())}</code>"
+        shaded = state.highlight_text(ecg_dd.value, label_dd.value, proto_dd.value)
+        detail.value = f"<code>{html.escape(ev.describe())}</code>" + (
+            f"<br><b>shaded:</b> {html.escape(shaded)}" if shaded else "")
         try:
             show_figure(figure, state.figure(ecg_dd.value, label_dd.value, proto_dd.value), dpi)
         except ValueError as exc:
