@@ -9,7 +9,7 @@ For the fused model, each branch's own classifier and the baseline, :func:`calib
 3. writes ``RUN/calibration[_<who>].json`` (:meth:`RunLayout.calibration`) and rewrites the
    ``prob_<code>`` columns of the model's val and test CSVs with calibrated probabilities; the
    ``logit_<code>`` columns stay as they were, so rankings and AUROCs do not change; the run's
-   manifest records the rewritten files under the ``calibration`` stage.
+   manifest records the rewritten files' new SHA-256 under the predictions stage that declares them.
 
 Nothing is fitted on the test fold. :func:`calibrate_run` does the same for a finished run
 (``protoecg calibrate --run RUN``), e.g. one written before the stage existed.
@@ -20,6 +20,7 @@ from ..data.dataset import PTBXL
 from ..evaluation.calibration import Calibration, fit_calibration
 from ..labels import BRANCHES
 from ..runs import Run, RunLayout, read_predictions, record_files, write_predictions
+from ..runs.manifest import manifest_entry
 from .config import DEFAULT_CALIBRATION, PipelineConfig, stage_config
 
 __all__ = ["CALIBRATED_MODELS", "calibrate_layout", "calibrate_run"]
@@ -74,8 +75,10 @@ def calibrate_layout(layout: RunLayout, data: PTBXL, config: PipelineConfig, set
                 write_predictions(path, p.ecg_id, p.patient_id, p.labels, p.y_true, p.y_logit, cal.apply(p.y_logit))
                 rewritten.append(path)
         out[who] = cal
-    if rewritten and layout.manifest.is_file():      # the run's manifest now vouches for the calibrated files
-        record_files(layout, rewritten, "calibration")
+    if rewritten and layout.manifest.is_file():      # the run's manifest now vouches for the calibrated files,
+        for path in rewritten:                         # still under the stage that declares them
+            entry = manifest_entry(layout, path)
+            record_files(layout, [path], entry["stage"] if entry else "calibration")
     return out
 
 
