@@ -10,6 +10,7 @@ if [ -z "${PROTOECG_DATA:-}" ] && [ -f ../shared/data/ptb-xl/ptbxl_database.csv 
   export PROTOECG_DATA="$(cd ../shared/data/ptb-xl && pwd)"
 fi
 export MPLBACKEND=Agg
+python book/repository.py --check   # badges and install cells name _config.yml's repository.url
 stage=_book_stage  # not under _build/: nbmake skips paths that contain "_build"
 rm -rf "$stage" _build/html
 mkdir -p _build

@@ -70,9 +70,9 @@ def server(served):
 
 @pytest.fixture
 def download(tmp_path, server):
-    """download_ptbxl into tmp_path/'ptbxl' from the local server, fast settings."""
+    """download_ptbxl into tmp_path/"ptbxl" from the local server, file by file, fast settings."""
     def run(**kwargs) -> DownloadReport:
-        options = dict(base_url=server.url, backoff=0, timeout=5, progress=False, workers=4)
+        options = dict(base_url=server.url, backoff=0, timeout=5, progress=False, workers=4, method="files")
         options.update(kwargs)
         return download_ptbxl(tmp_path / "ptbxl", **options)
     return run
@@ -137,7 +137,8 @@ def test_truncated_transfer_resumes_with_range(download, server, served, tmp_pat
 def test_truncated_transfer_restarts_when_server_ignores_range(served, tmp_path):
     with FaultyServer(served, range_support=False) as srv:
         srv.add_fault(DAT1, "truncate")
-        report = download_ptbxl(tmp_path, base_url=srv.url, backoff=0, timeout=5, progress=False)
+        report = download_ptbxl(tmp_path, base_url=srv.url, backoff=0, timeout=5, progress=False,
+                                method="files")
         size = (served / DAT1).stat().st_size
         assert srv.requests_for(DAT1) == [(None, 200), (f"bytes={size // 2}-", 200)]
     assert report.resumed == 0 and report.retried == 1
@@ -416,8 +417,10 @@ def test_cli_download_reports_failed_files_and_the_retry(server, tmp_path, capsy
 
     server.add_fault(DAT1, "404", times=None)
     root = tmp_path / "ptbxl"
-    assert main(["data", "download", "--root", str(root), "--base-url", server.url, "--quiet"]) == 1
+    assert main(["data", "download", "--root", str(root), "--base-url", server.url, "--method", "files",
+                 "--quiet"]) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith(f"protoecg: download failed: HTTP 404 Not Found for {server.url}{DAT1}")
-    assert f"retry with `protoecg data download --root {root} --sampling-rate 100 --base-url {server.url}`" in last
+    assert (f"retry with `protoecg data download --root {root} --sampling-rate 100 --base-url {server.url} "
+            "--method files`") in last
     assert (root / "records100/00000/00002_lr.dat").is_file()

@@ -1,7 +1,8 @@
 """The ``protoecg`` command (also ``python -m protoecg_lib``).
 
-Groups: ``data`` (summary, download, synth), ``train``, ``pipeline``, ``calibrate``, ``evaluate``,
-``diagnose``, ``explain``, ``quality``.
+Groups: ``data`` (summary, download, synth), ``train``, ``pipeline``, ``calibrate``, ``evaluate``, ``diagnose``,
+``explain`` (an ECG of the run's data, or ``--record`` any WFDB record), ``predict`` (records' probabilities),
+``quality``, ``run pack``.
 Each sub-command imports what it needs when it runs, so ``protoecg --help`` is instant.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .data import cmd_data_download, cmd_data_summary, cmd_data_synth
+from .records import add_record_commands
 from .reports import cmd_calibrate, cmd_diagnose, cmd_evaluate, cmd_explain, cmd_quality
 from .training import cmd_pipeline, cmd_train
 
@@ -40,8 +42,9 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 def _add_training_options(p: argparse.ArgumentParser) -> None:
     _add_root(p)
     _add_data_options(p)
-    p.add_argument("--preset", choices=("fast", "paper"), default="fast",
-                   help="model and training settings (paper: spec §4.2-4.3; fast: CPU minutes)")
+    p.add_argument("--preset", choices=("auto", "fast", "paper"), default="auto",
+                   help="model and training settings (paper: spec §4.2-4.3; fast: CPU minutes; auto, the default: "
+                        "paper on a GPU, fast on a CPU; PROTOECG_FAST=1 forces fast)")
     p.add_argument("--out", type=Path, required=True, help="run directory (resumed when it exists)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument("--epochs", type=int, default=None, help="override the number of epochs of the network stages")
@@ -74,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_root(p, required=True)
     p.add_argument("--sampling-rate", type=int, choices=(100, 500), default=100)
     p.add_argument("--subset", default="full", help="'full' or a number N: the first N records by ecg_id")
-    p.add_argument("--base-url", default=None, help="mirror URL (default: PhysioNet)")
+    p.add_argument("--base-url", default=None, help="mirror URL (default: $PROTOECG_PHYSIONET_URL or PhysioNet)")
+    p.add_argument("--method", choices=("auto", "zip", "files"), default="auto",
+                   help="auto: PhysioNet's single zip for the full set, one request per file for a subset")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_data_download)
 
@@ -141,7 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="case-based explanation of one ECG: predicted labels, their prototypes "
                                        "ranked by contribution, source ECGs and matching windows (JSON + PNGs)")
     p.add_argument("--run", type=Path, required=True, help="run directory written by `protoecg pipeline`")
-    p.add_argument("--ecg-id", type=int, required=True, help="the ECG to explain (e.g. one of predictions/test.csv)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ecg-id", type=int, help="an ECG of the run's data (e.g. one of predictions/test.csv)")
+    which.add_argument("--record", type=Path, help="any 12-lead WFDB record, PATH.hea (.dat or .mat signal, any rate)")
+    p.add_argument("--data-root", type=Path, default=None, help="with --record: the run's training root, when it "
+                                                                "moved (the prototype figures show its ECGs)")
     p.add_argument("--out", type=Path, required=True, help="folder for the JSON and the figures")
     p.add_argument("--top-k", type=int, default=3, help="prototypes per label, for and against")
     p.add_argument("--threshold", type=float, default=0.5, help="probability at which a label counts as predicted (runs without a calibration; a calibrated run lists its operating point's labels)")
@@ -166,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_quality)
 
+    add_record_commands(sub)
     return parser
 
 

@@ -52,12 +52,15 @@ def cmd_data_summary(args) -> int:
 
 
 def cmd_data_download(args) -> int:
-    from ..data.download import PHYSIONET_URL, DownloadError, download_ptbxl
+    from ..data.download import DownloadError, download_ptbxl, download_size
 
     subset = args.subset if args.subset == "full" else int(args.subset)
+    method = getattr(args, "method", "auto")
+    if not args.quiet:
+        print(f"downloading {download_size(args.sampling_rate, subset, method)} into {args.root}", file=sys.stderr)
     try:
         report = download_ptbxl(args.root, sampling_rate=args.sampling_rate, subset=subset,
-                                base_url=args.base_url or PHYSIONET_URL, progress=not args.quiet)
+                                base_url=args.base_url, progress=not args.quiet, method=method)
     except DownloadError as exc:   # the report first, the one line that says what failed and what to do last
         if getattr(exc, "report", None) is not None:
             print(exc.report, file=sys.stderr)

@@ -48,6 +48,11 @@ def cmd_explain(args) -> int:
     """A case-based explanation of one ECG: JSON and one PNG per (label, prototype) (spec §7)."""
     from ..evaluation.explain import explain_run_ecg, save_explanation
 
+    if getattr(args, "record", None) is not None:
+        from .records import cmd_explain_record
+
+        return cmd_explain_record(args)
+
     try:
         highlight = getattr(args, "highlight", "ig")
         explanation = explain_run_ecg(args.run, args.ecg_id, top_k=args.top_k, threshold=args.threshold,

@@ -7,7 +7,17 @@ from pathlib import Path
 from .data import check_data_options, load_data
 from .errors import UsageError
 
-__all__ = ["cmd_pipeline", "cmd_train"]
+__all__ = ["cmd_pipeline", "cmd_train", "resolve_preset"]
+
+
+def resolve_preset(args) -> str:
+    """``--preset auto`` -> ``fast`` or ``paper`` by the library's one rule (:func:`protoecg_lib.settings.resolve_mode`)."""
+    from .. import settings
+    from ..device import pick_device
+
+    args.preset = settings.resolve_mode(args.preset, pick_device(args.device))
+    return args.preset
+
 
 #: The rate the fast and paper presets take (10 s = 1000 samples, spec §1.1).
 _MODEL_RATE = 100
@@ -29,6 +39,7 @@ def cmd_pipeline(args) -> int:
     from ..training.pipeline import run_pipeline
 
     _check_args(args)
+    resolve_preset(args)
     config = _config(args)
     run_pipeline(data=load_data(args), out=args.out, config=config, device=args.device, resume=not args.restart,
                  progress=args.progress)
@@ -43,6 +54,7 @@ def cmd_train(args) -> int:
     if args.stage != "fusion" and args.branch is None:
         raise UsageError(f"--branch is required for --stage {args.stage} (rhythm, morphology or global)")
     _check_args(args)
+    resolve_preset(args)
     config = _config(args, stage=args.stage, base=_recorded_config(args))
     ctx = open_context(data=load_data(args), out=args.out, config=config, device=args.device, resume=not args.restart,
                        progress=args.progress, init=args.init, update_config=True)

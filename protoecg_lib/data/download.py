@@ -1,4 +1,15 @@
-"""Download PTB-XL v1.0.3 from PhysioNet, file by file, with checksums, retries and resume.
+"""Download PTB-XL v1.0.3 from PhysioNet: the full set from its single zip, a subset file by file.
+
+Sizes (spec §1.1: ProtoECGNet reads the 100 Hz records, ``filename_lr``): one 100 Hz record is
+24,000 bytes of samples (12 leads x 1,000 samples x 2 bytes, WFDB format 16) plus a header of about
+600 bytes, 24,604 bytes on average over the 488 records of the excerpt; so the 21,799 records at
+100 Hz take about 0.54 GB and 2,000 records about 50 MB. A 500 Hz record takes 120,609 bytes
+(2.6 GB for the set). PhysioNet's zip holds both rates and the metadata in about 1.7 GB
+(PhysioNet's figure; deflating the excerpt's records gives ratios of 0.71 at 100 Hz and 0.59 at
+500 Hz, which predicts 1.9 GB). ``method``: ``'zip'`` (the default for ``subset='full'``) is
+:mod:`~protoecg_lib.data.download_zip` -- one resumable request for the archive, then the metadata
+and one rate's records unpacked, each verified against ``SHA256SUMS.txt``; ``'files'`` (the default
+for a subset) is what follows.
 
 The records of one sampling rate (spec §1.1: ProtoECGNet reads the 100 Hz records named by the
 ``filename_lr`` column) are fetched one file at a time over plain HTTP(S) by
@@ -29,11 +40,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import settings
 from ..files import atomic_write_json
 from .checksums import SUMS_FILE, ChecksumListError, parse_sha256sums, safe_relpath, verify_official_metadata
 from .fetch import ChecksumError, DownloadError, Fetcher, NotOnServer
 
-__all__ = ["PHYSIONET_URL", "DownloadError", "ChecksumError", "DownloadReport", "download_ptbxl"]
+__all__ = ["PHYSIONET_URL", "RECORD_BYTES", "ZIP_NAME", "DownloadError", "ChecksumError", "DownloadReport",
+           "download_ptbxl", "download_size"]
 
 #: PhysioNet's URL of PTB-XL v1.0.3 (the folder that holds ``ptbxl_database.csv``).
 PHYSIONET_URL = "https://physionet.org/files/ptb-xl/1.0.3/"
@@ -44,6 +57,29 @@ _OPTIONAL_METADATA = ("RECORDS", "LICENSE.txt", "ptbxl_v102_changelog.txt", "ptb
 _RECORD_COLUMN = {100: "filename_lr", 500: "filename_hr"}
 #: record files failing in a row (none fetched in between) after which no more are started
 _GIVE_UP_AFTER = 20
+#: Mean bytes per record (header + signal file), measured on the excerpt's 488 (100 Hz) and 48 (500 Hz) records.
+RECORD_BYTES = {100: 24_604, 500: 120_609}
+#: PhysioNet's zip of v1.0.3 (both rates and the metadata): its file name, and its size (PhysioNet's "1.7 GB").
+ZIP_NAME = "ptb-xl-a-large-publicly-available-electrocardiography-dataset-1.0.3.zip"
+ZIP_BYTES = 1.7e9
+METHODS = ("auto", "zip", "files")
+
+
+def download_size(sampling_rate: int = 100, subset: int | str = "full", method: str = "auto") -> str:
+    """What a download transfers, in words (``'about 0.54 GB'``, ``'about 49 MB'``)."""
+    if _method(method, subset) == "zip":
+        return f"about {ZIP_BYTES / 1e9:.1f} GB (the zip, both rates; {sampling_rate} Hz records kept)"
+    size = (21_799 if subset == "full" else int(subset)) * RECORD_BYTES[sampling_rate]
+    return f"about {size / 1e9:.2f} GB" if size >= 1e9 / 2 else f"about {size / 1e6:.0f} MB"
+
+
+def _method(method: str, subset) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: choose 'auto' (zip for the full set, files for a subset), 'zip' or "
+                         "'files'")
+    if method == "zip" and subset != "full":
+        raise ValueError(f"method='zip' downloads the full set; subset={subset!r} is fetched with method='files'")
+    return ("zip" if subset == "full" else "files") if method == "auto" else method
 
 
 @dataclass
@@ -54,12 +90,15 @@ class DownloadReport:
     file with a Range request), ``skipped`` files already present and verified, ``retried`` the
     extra attempts after transient failures, ``bytes`` the bytes received, ``failures`` one message
     per file that could not be downloaded, ``failed_files`` their paths relative to the root,
-    ``not_started`` record files left alone after the download gave up, ``official_v103`` the result
-    of :func:`verify_official_metadata` after the download.
+    ``not_started`` record files left alone after the download gave up, ``method`` ``'files'`` or
+    ``'zip'`` (then ``unpacked`` files came out of the archive, each verified), ``official_v103`` the
+    result of :func:`verify_official_metadata` after the download.
     """
 
     root: Path
     sampling_rate: int
+    method: str = "files"
+    unpacked: int = 0
     num_records: int = 0
     fetched: int = 0
     skipped: int = 0
@@ -78,7 +117,8 @@ class DownloadReport:
         lines = [
             f"PTB-XL download into {self.root} ({self.sampling_rate} Hz, {self.num_records} records)",
             f"  fetched   {self.fetched} files ({self.resumed} resumed), "
-            f"{self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s ({rate:.1f} MB/s)",
+            f"{self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s ({rate:.1f} MB/s)"
+            + (f"; {self.unpacked} files unpacked from the zip and verified" if self.method == "zip" else ""),
             f"  skipped   {self.skipped} files already present and verified",
             f"  retried   {self.retried} attempts",
             f"  failures  {len(self.failures) or 'none'}",
@@ -137,9 +177,10 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: int | str = "full",
-                   base_url: str = PHYSIONET_URL, retries: int = 5, backoff: float = 1.0,
+                   base_url: str | None = None, retries: int = 5, backoff: float = 1.0,
                    timeout: float = 30, progress: bool = True, strict: bool = True,
-                   workers: int = 8) -> DownloadReport:
+                   workers: int = 8, method: str = "auto", zip_url: str | None = None,
+                   keep_zip: bool = False) -> DownloadReport:
     """Download PTB-XL (metadata and the records of one sampling rate) into ``root``.
 
     Running it again resumes an interrupted download: verified files are skipped, ``.part``
@@ -154,8 +195,9 @@ def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: in
     subset : 'full' or int
         ``'full'``: all records; ``N``: the first ``N`` records in ``ecg_id`` order (the whole
         ``ptbxl_database.csv`` is still downloaded, so it lists records that are not present).
-    base_url : str
-        http(s) folder holding ``ptbxl_database.csv`` and ``SHA256SUMS.txt``.
+    base_url : str, optional
+        http(s) folder holding ``ptbxl_database.csv`` and ``SHA256SUMS.txt`` (default:
+        ``PROTOECG_PHYSIONET_URL`` or PhysioNet).
     retries : int
         Extra attempts per file after a connection error, time-out, HTTP 5xx/408/429 or checksum
         mismatch; waits ``backoff * 2**k`` seconds (at most 60) before attempt ``k + 1``.
@@ -168,6 +210,12 @@ def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: in
         when True; when False it is a warning and the file is taken unverified.
     workers : int
         Parallel downloads for the records (metadata is fetched one file at a time).
+    method : {'auto', 'zip', 'files'}
+        ``'auto'``: PhysioNet's zip for ``subset='full'`` (always strict), one request per file for a subset.
+    zip_url : str, optional
+        Where the zip is (default: PhysioNet's link, or ``base_url + ZIP_NAME`` for a mirror).
+    keep_zip : bool
+        Keep the archive after unpacking (deleted by default).
 
     Returns
     -------
@@ -184,20 +232,28 @@ def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: in
         The metadata, or the only failed record file, kept arriving corrupt; names the file and both
         hashes.
     """
+    base_url = base_url or settings.physionet_url()
     _check_args(sampling_rate, subset, base_url, retries, backoff, timeout, workers)
+    how = _method(method, subset)
     base_url = base_url if base_url.endswith("/") else base_url + "/"
     root = Path(root).expanduser()
     root.mkdir(parents=True, exist_ok=True)
-    report = DownloadReport(root=root, sampling_rate=sampling_rate)
+    report = DownloadReport(root=root, sampling_rate=sampling_rate, method=how)
     stop = threading.Event()
     fetcher = Fetcher(root, base_url, report, retries, backoff, timeout, stop,
                       hint=f"; check the server address (PTB-XL v1.0.3 lives at {PHYSIONET_URL})")
     retry = ["protoecg", "data", "download", "--root", str(root), "--sampling-rate", str(sampling_rate)]
     retry += ([] if subset == "full" else ["--subset", str(subset)])
     retry += ([] if base_url == PHYSIONET_URL else ["--base-url", base_url])
+    retry += (["--method", "files"] if how == "files" and subset == "full" else [])
     start = time.perf_counter()
     try:
-        _download(fetcher, root, sampling_rate, subset, strict, progress, workers, shlex.join(retry))
+        if how == "zip":
+            from .download_zip import download_zip
+
+            download_zip(fetcher, root, sampling_rate, progress, zip_url=zip_url, keep_zip=keep_zip)
+        else:
+            _download(fetcher, root, sampling_rate, subset, strict, progress, workers, shlex.join(retry))
     except DownloadError as err:
         err.report = report
         if not report.failures:
@@ -328,7 +384,7 @@ def _fetch_records(fetcher: Fetcher, files: list[str], sums: dict[str, str], sam
 
 def _write_manifest(root: Path, base_url: str, sampling_rate: int, subset, report: DownloadReport) -> None:
     """Record what the last complete download holds (read by the data loader if it wishes)."""
-    manifest = {"base_url": base_url, "sampling_rate": sampling_rate, "subset": subset,
+    manifest = {"base_url": base_url, "sampling_rate": sampling_rate, "subset": subset, "method": report.method,
                 "num_records": report.num_records, "complete": True,
                 "official_v103": report.official_v103,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

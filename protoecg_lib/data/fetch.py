@@ -1,6 +1,8 @@
 """Fetching one file over HTTP(S) into a folder: partial files, Range resume, checksums, retries.
 
-:class:`Fetcher` is the transfer layer of :mod:`protoecg_lib.data.download`. Every file is
+:class:`Fetcher` is the transfer layer of :mod:`protoecg_lib.data.download` (file by file, and
+PhysioNet's single zip) and of :func:`fetch_url` (one URL, e.g. a finished run's archive for
+``cached_run(url=..., sha256=...)``). Every file is
 
 1. written to ``<name>.part`` (a partial one left by an earlier run is continued with an HTTP
    ``Range`` request when the server answers ``206``, and started again when it answers ``200``),
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from ..files import sha256_file
 
-__all__ = ["Fetcher", "DownloadError", "ChecksumError", "NotOnServer"]
+__all__ = ["Fetcher", "DownloadError", "ChecksumError", "NotOnServer", "fetch_url"]
 
 _CHUNK = 1 << 16
 _MAX_DELAY_S = 60.0
@@ -78,6 +80,8 @@ class Fetcher:
                  stop: threading.Event, hint: str = ""):
         self.root, self.base_url, self.report, self.hint = root, base_url, report, hint
         self.retries, self.backoff, self.timeout, self.stop = retries, backoff, timeout, stop
+        #: called as ``on_progress(bytes_so_far, total_or_None)`` while a body arrives (a progress bar)
+        self.on_progress = None
         self.opener = urllib.request.build_opener()  # reads proxy settings now, not at import
         self.lock = threading.Lock()
 
@@ -89,8 +93,8 @@ class Fetcher:
     def url(self, rel: str) -> str:
         return self.base_url + urllib.parse.quote(rel)
 
-    def fetch(self, rel: str, expected: str | None, optional: bool = False) -> str:
-        """Make ``root/rel`` present and verified.
+    def fetch(self, rel: str, expected: str | None, optional: bool = False, url: str | None = None) -> str:
+        """Make ``root/rel`` present and verified (downloaded from ``url``, default ``base_url + rel``).
 
         Returns ``'skipped'``, ``'fetched'`` or ``'missing'`` (an optional file answered 404/410).
         Raises :class:`DownloadError` (HTTP 4xx, retries spent) or :class:`ChecksumError`.
@@ -103,7 +107,7 @@ class Fetcher:
                 return "skipped"
             final.unlink()  # an outdated or damaged copy: fetch it again
         final.parent.mkdir(parents=True, exist_ok=True)
-        url = self.url(rel)
+        url = url or self.url(rel)
         for attempt in range(self.retries + 1):
             try:
                 resumed = self._transfer(url, part, verifiable=expected is not None)
@@ -165,12 +169,16 @@ class Fetcher:
                     raise _Retry(f"{url}: the server answered Range bytes={offset}- with "
                                  f"Content-Range {response.headers.get('Content-Range')!r}")
             length = response.headers.get("Content-Length")
+            start = offset if resumed else 0
+            total = None if length is None else start + int(length)
             received = 0
             try:
                 with open(part, "ab" if resumed else "wb") as f:
                     while chunk := response.read(_CHUNK):
                         f.write(chunk)
                         received += len(chunk)
+                        if self.on_progress is not None:
+                            self.on_progress(start + received, total)
                     f.flush()
                     os.fsync(f.fileno())
             finally:
@@ -178,3 +186,27 @@ class Fetcher:
         if length is not None and received != int(length):
             raise _Retry(f"connection closed after {received} of {length} bytes")
         return resumed
+
+
+class _Counts:
+    """The counters a :class:`Fetcher` adds to, for a single download outside PTB-XL's report."""
+
+    fetched = skipped = resumed = retried = bytes = 0
+
+
+def fetch_url(url: str, dest: str | os.PathLike, sha256: str | None, *, retries: int = 5, backoff: float = 1.0,
+              timeout: float = 60) -> Path:
+    """Download one URL to ``dest`` (resumed, verified against ``sha256`` when given); return ``dest``.
+
+    An existing ``dest`` with the right checksum is kept. Raises :class:`DownloadError` or
+    :class:`ChecksumError` with a message that names the URL.
+    """
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError(f"url={url!r}: give an http(s) URL")
+    if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", str(sha256).lower()):
+        raise ValueError(f"sha256={sha256!r}: give the 64 hex digits of the file's SHA-256")
+    dest = Path(dest).expanduser()
+    fetcher = Fetcher(dest.parent, "", _Counts(), retries, backoff, timeout, threading.Event(),
+                      hint="; check the URL")
+    fetcher.fetch(dest.name, None if sha256 is None else str(sha256).lower(), url=url)
+    return dest

@@ -29,6 +29,7 @@ import torch
 
 from ..labels import BRANCHES, branch_of
 from .explanation import Explanation, LabelExplanation, PrototypeEvidence, prototype_kind
+from ..runs.probabilities import calibration_of, listed, probabilities
 from ..runs.records import PrototypeSource
 
 __all__ = ["explain_ecg", "explain_run_ecg", "check_sources", "save_explanation"]
@@ -103,7 +104,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
                 num_fallback: int = 3, max_labels: int | None = None, split: str | None = None,
                 labels: Sequence[str] | None = None, highlight: str | None = "ig",
                 evidence: Mapping | None = None, evidence_basis: str | None = None,
-                standardized: bool = False, calibration=None) -> Explanation:
+                standardized: bool = False, run=None, calibration=None) -> Explanation:
     """Explain the fused prediction for one ECG with prototypes (spec §7.1-7.2).
 
     Parameters
@@ -151,6 +152,10 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
         Where ``evidence`` comes from (shown in the check).
     standardized : bool
         ``signals`` are per-lead z-scores (a run trained with ``standardize=True``): no units check.
+    run : Run, optional
+        The run the model comes from: its probabilities come from
+        :func:`protoecg_lib.runs.probabilities` (the run's calibration when it has one, and the labels
+        listed are then its operating point's, as with ``calibration``).
 
     Returns
     -------
@@ -173,15 +178,13 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     bias = (model.fusion.bias.detach().cpu().double() if model.fusion.bias is not None
             else torch.zeros(weight.shape[0], dtype=torch.float64))             # (71,)
     logits = out.logits[0].cpu().double()                                       # (71,)
-    if calibration is not None:
-        if tuple(calibration.labels) != tuple(model.labels):
-            raise ValueError("the calibration's labels differ from the model's 71; use the calibration of this run's "
-                             "fused model (Run.calibration())")
-        probs = torch.from_numpy(calibration.apply(logits.numpy()[None])[0])              # (71,)
-        is_listed = torch.from_numpy(calibration.predict(logits.numpy()[None])[0])        # (71,) bool
-    else:
-        probs = torch.sigmoid(logits)
-        is_listed = probs >= float(threshold)
+    source = calibration if calibration is not None else run                     # who says what is listed
+    calibration = calibration_of(source)
+    if calibration is not None and tuple(calibration.labels) != tuple(model.labels):
+        raise ValueError("the calibration's labels differ from the model's 71; use the calibration of this run's "
+                         "fused model (Run.calibration())")
+    probs = torch.from_numpy(probabilities(source, logits.numpy()))             # (71,), the run's calibration
+    is_listed = torch.from_numpy(listed(source, logits.numpy(), threshold))      # (71,) bool, its operating point
     requested, labels = labels, tuple(model.labels)
     if requested is not None:
         requested = [str(c) for c in requested]
@@ -318,7 +321,7 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, to
                        fs=data.fs, top_k=top_k, threshold=threshold, num_fallback=num_fallback, max_labels=max_labels,
                        split=str(row["split"]), labels=labels, highlight=highlight, evidence=evidence,
                        evidence_basis=basis, standardized=data.standardizer is not None,
-                       calibration=run.calibration() if calibrated else None)
+                       run=run if calibrated else None)
 
     def get(eid):
         return data.signal(eid)
@@ -348,7 +351,8 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, *, dpi: int 
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"ecg{explanation.ecg_id}" if explanation.ecg_id is not None else "ecg"
+    stem = (_safe(explanation.record) if explanation.record is not None
+            else f"ecg{explanation.ecg_id}" if explanation.ecg_id is not None else "ecg")
     paths = [out / f"{stem}_explanation.json"]
     explanation.to_json(paths[0])
     for entry in explanation.labels:
@@ -357,6 +361,6 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, *, dpi: int 
                 continue
             fig = explanation_figure(explanation, rank, entry.label)
             path = out / f"{stem}_{_safe(entry.label)}_for{rank + 1}_{ev.branch}{ev.prototype}.png"
-            fig.savefig(path, dpi=dpi, facecolor="white")
+            fig.savefig(path, dpi=dpi, facecolor="white", bbox_inches="tight")  # three-line titles stay whole
             paths.append(path)
     return paths

@@ -206,6 +206,11 @@ class Explanation:
     operating_point : str or None
         How labels were listed when a calibration chose them (probabilities are then calibrated and
         ``threshold`` is not used); None for ``probability >= threshold``.
+    record : str or None
+        The name of a record read from a file (:func:`~protoecg_lib.evaluation.external.explain_record`),
+        which has no ``ecg_id``.
+    notes : list of str
+        What was done to such a record before the model saw it (resampled, cropped, units converted).
     """
 
     ecg_id: int | None
@@ -224,13 +229,20 @@ class Explanation:
     sources: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     source_fs: float | None = None
     operating_point: str | None = None
+    record: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """``'ECG 123'`` for a PTB-XL record, ``'record NAME'`` for one read from a file."""
+        return f"record {self.record}" if self.record is not None else f"ECG {self.ecg_id}"
 
     def label(self, code: str) -> LabelExplanation:
         """The explanation of one explained label."""
         for entry in self.labels:
             if entry.label == code:
                 return entry
-        raise KeyError(f"label {code!r} is not explained for ECG {self.ecg_id}; explained: "
+        raise KeyError(f"label {code!r} is not explained for {self.name}; explained: "
                        f"{[e.label for e in self.labels]}")
 
     def source_ecg_ids(self) -> list[int]:
@@ -271,9 +283,10 @@ class Explanation:
 
     def summary(self) -> str:
         """A readable text report."""
-        head = f"ECG {self.ecg_id}" + (f" ({self.split} fold)" if self.split else "")
+        head = self.name + (f" ({self.split} fold)" if self.split else "")
         lines = [head + (f", true labels: {', '.join(self.true_labels) or '(none)'}" if self.true_labels is not None
                          else "")]
+        lines += [f"  note: {n}" for n in self.notes]
         if self.predicted:
             how = self.operating_point or "fused probability >= {:g}".format(self.threshold)
             lines.append(f"predicted ({how}): " + ", ".join(f"{c} {self.probabilities[c]:.2f}" for c in self.predicted))

@@ -220,8 +220,8 @@ def highlight_deletion(model, split, pairs: pd.DataFrame, *, neutral: str = "int
     sims, logits = [], []
     for start in range(0, len(batch), batch_size):
         out = model(torch.from_numpy(np.stack(batch[start:start + batch_size]).astype(np.float32)))
-        sims.append(out.branches[branch].window_similarity.double().numpy())
-        logits.append(out.logits.double().numpy())
+        sims.append(out.branches[branch].window_similarity.cpu().double().numpy())
+        logits.append(out.logits.cpu().double().numpy())
     sims, logits = np.concatenate(sims), np.concatenate(logits)
     res = pairs.copy()
     for name in ("drop_sim_top", "drop_sim_random", "drop_logit_top", "drop_logit_random"):

@@ -183,7 +183,7 @@ def effective_profiles(branch: nn.Module, signals, *, layer: str = "latent", ste
             target = z[torch.arange(len(sel)), :, sel].sum()           # each copy: its own step
             (grad,) = torch.autograd.grad(target, xr)
             g = grad.abs().sum(1).reshape(b, len(steps), -1).sum(0)   # (S, T)
-            prof += g.double().numpy()
+            prof += g.cpu().double().numpy()
     finally:
         branch.train(was_training)
     return prof

@@ -121,7 +121,7 @@ def explanation_figure(explanation: Explanation, prototype_rank: int = 0, label:
         raise ValueError("this Explanation carries no signals (was it read back from JSON?); recompute it with "
                          "explain_ecg or explain_run_ecg")
     if not explanation.labels:
-        raise ValueError(f"ECG {explanation.ecg_id}: nothing is explained")
+        raise ValueError(f"{explanation.name}: nothing is explained")
     entry = explanation.label(label) if label is not None else explanation.labels[0]
     items = entry.listed(which)
     against = which == "against"
@@ -154,7 +154,7 @@ def explanation_figure(explanation: Explanation, prototype_rank: int = 0, label:
     match = _window_text(ev.kind, ev.match_start, ev.match_length, fs)
     if ev.kind == "local-2d":
         match += f", window similarity {ev.match_similarity:.2f}"
-    left_title = (f"ECG {explanation.ecg_id}: {entry.label}{truth}, p = {entry.probability:.2f} | {side} #"
+    left_title = (f"{explanation.name}: {entry.label}{truth}, p = {entry.probability:.2f} | {side} #"
                   f"{ev.rank_by_contribution}: {ev.branch} prototype {ev.prototype} [{ev.label}]\n"
                   f"similarity {ev.similarity:.2f}, contribution {ev.contribution:+.2f} = {ev.weight:+.3f} x "
                   f"{ev.similarity:.2f} | match: {match}")

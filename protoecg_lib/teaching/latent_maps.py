@@ -208,7 +208,7 @@ def class_pair_cosines(prototypes, class_identity) -> np.ndarray:
         class with a single prototype). Symmetric.
     """
     protos = torch.as_tensor(np.asarray(prototypes) if not isinstance(prototypes, Tensor) else prototypes)
-    cos = prototype_cosines(protos.detach().double()).cpu().numpy()           # (P, P)
+    cos = prototype_cosines(protos.detach().cpu().double()).numpy()           # (P, P), float64 on the CPU (not MPS)
     a = _identity_matrix(class_identity, cos.shape[0])                        # (P, C)
     off = 1.0 - np.eye(cos.shape[0])                                          # (P, P) drop i == j
     sums = a.T @ (cos * off) @ a                                              # (C, C)

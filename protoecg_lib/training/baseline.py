@@ -48,7 +48,7 @@ def train_baseline(
         train_split, val_split = data
     torch.manual_seed(cfg.seed)
     model.to(device)
-    pos_weight = torch.as_tensor(train_split.class_weights(cfg.class_weights)).to(device)
+    pos_weight = torch.as_tensor(train_split.class_weights(cfg.class_weights), dtype=torch.float32).to(device)
     train_ds = SplitDataset(train_split)
     val_x = torch.from_numpy(np.array(val_split.signals, dtype=np.float32))
     val_t = torch.as_tensor(val_split.targets)

@@ -165,4 +165,4 @@ def validation_record(y_true: np.ndarray, logits: Tensor, targets: Tensor, pos_w
     # AUROC ranks logits, not sigmoid(logits): the same order, but no float ties where the sigmoid saturates
     # (right after projection the +1/-0.5 last layer gives logits of several hundred, spec §2.3)
     val_loss = float(weighted_bce(logits, targets, pos_weight))
-    return {"val_loss": val_loss, "val_auroc": macro_auroc(y_true, logits.double().numpy())}
+    return {"val_loss": val_loss, "val_auroc": macro_auroc(y_true, logits.detach().cpu().double().numpy())}
