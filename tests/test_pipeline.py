@@ -228,3 +228,15 @@ def test_loading_a_checkpoint_does_not_move_the_random_stream(tiny_run):
     torch.manual_seed(0)
     load_checkpoint(RunLayout(tiny_run.path).model)
     assert torch.equal(torch.rand(5), expected)
+
+
+def test_the_one_probability_function_applies_the_runs_calibration(tiny_run):
+    from protoecg_lib.evaluation.auroc import sigmoid
+    from protoecg_lib.runs.probabilities import listed, probabilities
+
+    pred = tiny_run.predictions("test")
+    np.testing.assert_allclose(probabilities(tiny_run, pred.y_logit), pred.y_prob, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(probabilities(tiny_run, pred.y_logit[0]), pred.y_prob[0], rtol=1e-6, atol=1e-12)
+    np.testing.assert_array_equal(listed(tiny_run, pred.y_logit), tiny_run.calibration().predict(pred.y_logit))
+    np.testing.assert_allclose(probabilities(None, pred.y_logit), sigmoid(pred.y_logit))
+    np.testing.assert_array_equal(listed(None, pred.y_logit, 0.7), sigmoid(pred.y_logit) >= 0.7)

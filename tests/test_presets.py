@@ -46,12 +46,13 @@ def test_ablation_and_options_reach_the_rhythm_override():
 
 
 def test_cli_amp_epochs_and_beat_timing():
-    args = build_parser().parse_args(["pipeline", "--out", "x", "--amp", "--epochs", "3", "--beat-timing", "none"])
+    args = build_parser().parse_args(["pipeline", "--preset", "fast", "--out", "x", "--amp", "--epochs", "3",
+                                     "--beat-timing", "none"])
     config = _config(args)
     assert all(cfg.amp for cfg in config.train.values())
     assert config.train["joint:rhythm"].num_epochs == 3 and config.train["joint"].num_epochs == 3
     assert config.model.branches["rhythm"].beat_timing == "none"
-    config = _config(build_parser().parse_args(["pipeline", "--out", "x"]))
+    config = _config(build_parser().parse_args(["pipeline", "--preset", "fast", "--out", "x"]))
     assert not any(cfg.amp for cfg in config.train.values())
 
 

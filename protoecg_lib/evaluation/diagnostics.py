@@ -164,9 +164,9 @@ def _branch_outputs(branch, signals, batch_size: int = 128) -> tuple[np.ndarray,
     for start in range(0, len(signals), batch_size):
         x = torch.from_numpy(np.array(signals[start:start + batch_size], dtype=np.float32)).to(device)
         out = branch(x)
-        logits.append(out.logits.double().cpu())
-        sims.append(out.similarity.double().cpu())
-        latents.append(out.latent.double().cpu().reshape(len(x), -1))
+        logits.append(out.logits.cpu().double())
+        sims.append(out.similarity.cpu().double())
+        latents.append(out.latent.cpu().double().reshape(len(x), -1))
     return torch.cat(logits).numpy(), torch.cat(sims).numpy(), torch.cat(latents).numpy()
 
 

@@ -29,7 +29,7 @@ import torch
 
 from ..labels import BRANCHES, branch_of
 from .explanation import Explanation, LabelExplanation, PrototypeEvidence, prototype_kind
-from ..runs.probabilities import calibration_of, listed, probabilities
+from ..runs.probabilities import calibration_of, listed as listed_at_operating_point, probabilities
 from ..runs.records import PrototypeSource
 
 __all__ = ["explain_ecg", "explain_run_ecg", "check_sources", "save_explanation"]
@@ -184,7 +184,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
         raise ValueError("the calibration's labels differ from the model's 71; use the calibration of this run's "
                          "fused model (Run.calibration())")
     probs = torch.from_numpy(probabilities(source, logits.numpy()))             # (71,), the run's calibration
-    is_listed = torch.from_numpy(listed(source, logits.numpy(), threshold))      # (71,) bool, its operating point
+    is_listed = torch.from_numpy(listed_at_operating_point(source, logits.numpy(), threshold))   # (71,) bool
     requested, labels = labels, tuple(model.labels)
     if requested is not None:
         requested = [str(c) for c in requested]
