@@ -18,7 +18,7 @@ import numpy as np
 __all__ = ["positive_counts", "jaccard", "class_weights", "CLASS_WEIGHT_FORMULAS"]
 
 #: Accepted values of ``formula`` in :func:`class_weights`.
-CLASS_WEIGHT_FORMULAS = ("official", "standard")
+CLASS_WEIGHT_FORMULAS = ("official", "standard", "sqrt", "none")
 
 _UNION_FLOOR = 1e-6  # spec §1.7: U_ij = max(n_i + n_j - I_ij, 1e-6)
 
@@ -88,12 +88,14 @@ def class_weights(targets, formula: str = "official") -> np.ndarray:
       ``S = Σ_k n_k`` the **total number of positive labels** (not of records). A dominant label
       (NORM, SR) can get ``w_c < 1``.
     * ``"standard"``: ``w_c = (N - n_c) / n_c`` with ``N`` the number of records.
+    * ``"sqrt"``: ``sqrt((N - n_c) / n_c)`` (a milder rebalancing).
+    * ``"none"``: ``w_c = 1`` for every label with a training positive (plain BCE).
 
     Parameters
     ----------
     targets : array, shape (N, C)
         Multi-hot targets of the **training** split (0/1).
-    formula : {"official", "standard"}
+    formula : {"official", "standard", "sqrt", "none"}
         Which formula to use.
 
     Returns
@@ -115,4 +117,8 @@ def class_weights(targets, formula: str = "official") -> np.ndarray:
     weights = np.zeros_like(counts)                           # (C,) 0 where n_c = 0
     seen = counts > 0
     weights[seen] = (total - counts[seen]) / counts[seen]
+    if formula == "sqrt":
+        weights = np.sqrt(np.maximum(weights, 0.0))
+    elif formula == "none":
+        weights = seen.astype(np.float64)
     return weights.astype(np.float32)

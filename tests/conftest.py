@@ -94,7 +94,8 @@ def tiny_pipeline_config(seed: int = 3):
     from protoecg_lib.training import TrainConfig, pipeline_config
 
     config = pipeline_config("fast", seed=seed)
-    config.model = tiny_config()
+    # the fast preset's rhythm branch reads beat timing (issue 16): the tiny one too, so the stages run it
+    config.model = tiny_config().updated(branch="rhythm", beat_timing="rr", latent_center="running")
     short = TrainConfig(num_epochs=2, lr=1e-2, patience=2, batch_size=16, seed=seed)
     config.train = {s: short.replace() for s in config.train}
     config.baseline.base_width = 4

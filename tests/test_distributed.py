@@ -44,8 +44,8 @@ SCRIPT = textwrap.dedent('''
     # batch 31: the last of the 12 batches of the 344 training ECGs holds 3 rows, split 2 + 1 over two ranks.
     # One epoch at the paper's learning rate: training amplifies float reordering (a sum of two half-batch
     # gradients is not bit-equal to the whole batch's), at 1e-3 by ~10% in 12 steps, fast or plain layers alike.
-    for stage in ("joint", "feature_extractor", "prototypes"):
-        train[stage] = train[stage].replace(num_epochs=1, batch_size=31, lr=1e-4)
+    for stage in [s for s in train if s.split(":")[0] in ("joint", "feature_extractor", "prototypes")]:
+        train[stage] = train[stage].replace(num_epochs=1, batch_size=31, lr=1e-4)   # incl. joint:rhythm
     for stage in ("classifier", "fusion"):
         train[stage] = train[stage].replace(num_epochs=15)
     config = PipelineConfig(preset="fast", model=model, train=train, n_boot=20,
@@ -75,10 +75,15 @@ STEP = textwrap.dedent('''
     dist.init_from_env("cpu")
     ds = load_ptbxl(sys.argv[2])
     result = {}
-    for name in ("rhythm", "morphology"):            # morphology: dropout 0.35 and 2D batch norms
+    for name in ("rhythm", "morphology", "rhythm_rr"):   # morphology: dropout 0.35 and 2D batch norms
         torch.manual_seed(0)
-        branch = tiny_branch(name)
-        train = ds.split("train", name)
+        branch = tiny_branch(name.split("_")[0])
+        if name == "rhythm_rr":                      # the fast preset's rhythm: running centring, beat timing
+            from dataclasses import replace
+            from protoecg_lib.models import ProtoBranch
+            torch.manual_seed(0)
+            branch = ProtoBranch(replace(branch.config, latent_center="running", beat_timing="rr", beat_dim=8))
+        train = ds.split("train", name.split("_")[0])
         criterion = PrototypeLoss(train.class_weights(), branch.class_identity, train.cooccurrence())
         scaler = torch.amp.GradScaler("cuda", enabled=False)
         x, y = torch.from_numpy(train.signals[:7].copy()), torch.from_numpy(train.targets[:7].copy())
@@ -141,7 +146,8 @@ def test_two_gloo_processes_equal_one_process(excerpt_root, tmp_path):
 
 
 def test_distributed_step_projection_and_gather_equal_one_process(excerpt_root, tmp_path):
-    """One joint step on 7 ECGs (4 + 3 over two gloo ranks: DDP, global-batch batch norm and dropout)
+    """One joint step on 7 ECGs (4 + 3 over two gloo ranks: DDP, global-batch batch norm, latent centring
+    and dropout)
     leaves the weights and batch-norm statistics of one process; gathered logits and projection agree."""
     script = tmp_path / "step.py"
     script.write_text(STEP)
@@ -153,7 +159,7 @@ def test_distributed_step_projection_and_gather_equal_one_process(excerpt_root, 
           tests, str(excerpt_root), str(tmp_path / "two.pt")], env)
     one = torch.load(tmp_path / "one.pt", weights_only=True)
     two = torch.load(tmp_path / "two.pt", weights_only=True)
-    for name in ("rhythm", "morphology"):
+    for name in ("rhythm", "morphology", "rhythm_rr"):
         a, b = one[name], two[name]
         assert a["state"].keys() == b["state"].keys()
         for key in a["state"]:

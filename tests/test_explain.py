@@ -373,3 +373,35 @@ def test_cli_explain(run, test_ecg, tmp_path, capsys):
     assert (tmp_path / "ex" / f"ecg{ecg_id}_explanation.json").is_file()
     assert main(["explain", "--run", str(run.path), "--ecg-id", "12345678", "--out", str(tmp_path / "x")]) == 2
     assert "not among" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- calibrated probabilities
+def test_calibrated_explanation_lists_the_operating_points_labels(run, model, sources, data, test_ecg, tmp_path):
+    from protoecg_lib.evaluation.calibration import fit_calibration
+    from protoecg_lib.runs import RunLayout
+
+    val = run.predictions("val")
+    cal = fit_calibration(val.y_logit, val.y_true, data.split("train", "all").class_weights("official"),
+                          labels=val.labels)
+    ecg_id, x = test_ecg
+    plain = explain_ecg(model, x, sources)
+    ex = explain_ecg(model, x, sources, calibration=cal)
+    p = np.array([ex.probabilities[c] for c in LABEL_SETS["all"]])
+    assert len(ex.predicted) == max(1, int(np.rint(p.sum())))
+    assert ex.predicted == sorted(ex.predicted, key=lambda c: -ex.probabilities[c])
+    assert ex.operating_point.startswith("calibrated") and "expected" in ex.summary()
+    for e in ex.labels:                                  # contributions and logits do not change
+        assert e.logit == pytest.approx(explain_ecg(model, x, sources, labels=[e.label]).label(e.label).logit)
+        assert e.probability == pytest.approx(float(cal.apply(np.array([[e.logit if k == e.label else 0.0
+                                                                          for k in LABEL_SETS["all"]]]))[0,
+                                                     LABEL_SETS["all"].index(e.label)]))
+    # a run with a calibration file explains with it; calibrated=False goes back to sigmoid >= threshold
+    cal.save(RunLayout(run.path).calibration())
+    try:
+        assert explain_run_ecg(run, ecg_id, data, model=model, sources=sources).predicted == ex.predicted
+        assert explain_run_ecg(run, ecg_id, data, model=model, sources=sources, calibrated=False).predicted == \
+            plain.predicted
+    finally:
+        RunLayout(run.path).calibration().unlink()
+    with pytest.raises(ValueError, match="labels differ"):
+        explain_ecg(model, x, sources, calibration=fit_calibration(val.y_logit[:, :3], val.y_true[:, :3]))

@@ -55,6 +55,23 @@ def test_prediction_cases_options_and_errors():
     assert set(CASE_KINDS) == {"true_positive", "false_positive", "false_negative"}
 
 
+def test_prediction_cases_at_a_calibrated_operating_point():
+    from protoecg_lib.evaluation.calibration import Calibration
+
+    pred = _predictions()
+    # logit + 1, then each ECG lists round(sum p) labels: 2 of (0.96, 0.80, 0.40), 2 of (0.86, 0.64, 0.23),
+    # 2 of (0.54, 0.98, 0.77); so ECG 12's SR (p 0.4 raw, missed at 0.5) is listed and correct
+    cal = Calibration(pred.labels, np.zeros(3), np.ones(3), np.ones(3), np.full(3, 0.5), rule="expected")
+    tp = prediction_cases(pred, "true_positive", calibration=cal)
+    fp = prediction_cases(pred, "false_positive", calibration=cal)
+    assert list(zip(tp.ecg_id, tp.label)) == [(13, "SR"), (11, "NORM"), (12, "SR")]
+    assert list(zip(fp.ecg_id, fp.label)) == [(12, "NORM"), (11, "SR"), (13, "IMI")]
+    assert prediction_cases(pred, "false_negative", calibration=cal)[["ecg_id", "label"]].values.tolist() == \
+        [[11, "IMI"], [13, "NORM"]]
+    with pytest.raises(ValueError, match="logit"):
+        prediction_cases(_predictions(with_logits=False), "true_positive", calibration=cal)
+
+
 @pytest.fixture(scope="module")
 def tiny(excerpt_root, tmp_path_factory):
     data = load_ptbxl(excerpt_root)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -121,6 +122,80 @@ def test_old_import_paths_warn_and_forward():
         assert getattr(module, attr) is target
 
 
+# ----------------------------------------------------------------------------- calibration and beat timing
+def test_calibration_stage_stores_calibrated_probabilities(tiny_run, tiny_data):
+    from protoecg_lib.evaluation.calibration import expected_calibration_error
+    from protoecg_lib.runs import MODEL_NAMES
+
+    layout = RunLayout(tiny_run.path)
+    for who in MODEL_NAMES:
+        cal = tiny_run.calibration(who)
+        assert cal is not None and layout.calibration(who).is_file(), who
+        for split in ("val", "test"):
+            pred = tiny_run.predictions(split, who)
+            np.testing.assert_allclose(pred.y_prob, cal.apply(pred.y_logit), rtol=1e-6, atol=1e-12)
+    # the summary reports ECE and labels per ECG before and after, from the same numbers
+    report = tiny_run.summary["fusion"]["calibration"]
+    test = tiny_run.predictions("test")
+    assert report["calibrated"]["ece"] == pytest.approx(expected_calibration_error(test.y_true, test.y_prob))
+    listed = tiny_run.calibration().predict(test.y_logit).sum(axis=1)
+    assert report["calibrated"]["median_listed"] == pytest.approx(float(np.median(listed)))
+    assert report["true_median"] == pytest.approx(float(np.median(test.y_true.sum(axis=1))))
+    # nothing was fitted on the test fold: refitting on validation alone gives the same calibration
+    again = tiny_run.calibration("baseline")
+    val = tiny_run.predictions("val", "baseline")
+    from protoecg_lib.evaluation.calibration import fit_calibration
+
+    pw = tiny_data.split("train", "all").class_weights("official")
+    refit = fit_calibration(val.y_logit, val.y_true, pw, labels=val.labels)
+    np.testing.assert_allclose(refit.slope, again.slope)
+    branch = tiny_run.summary["branches"]["rhythm"]
+    assert {"macro_auroc_trained", "labels_trained", "logit_correlation"} <= set(branch)
+
+
+def test_rhythm_prototypes_record_their_source_rr_intervals(tiny_run, tiny_data):
+    sources = [s for s in tiny_run.prototype_sources("rhythm") if s.projected]
+    assert sources
+    for s in sources:
+        bt = s.beat_timing
+        assert bt is not None and bt["lead"] == 1 and len(bt["rr_s"]) >= 1
+        # the stored intervals are those of the source ECG's lead II
+        np.testing.assert_allclose(np.diff(bt["peak_times_s"])[:3], bt["rr_s"][:3], atol=2e-3)
+    assert all(s.beat_timing is None for s in tiny_run.prototype_sources("morphology"))
+    branch = tiny_run.load_branch("rhythm")
+    assert branch.beat_encoder is not None and branch.center.mode == "running"
+
+
+def test_cli_calibrate_and_diagnose(tiny_run, capsys):
+    assert main(["calibrate", "--run", str(tiny_run.path), "--operating-point", "p50"]) == 0
+    assert tiny_run.calibration().rule == "threshold"
+    assert json.loads(RunLayout(tiny_run.path).config.read_text())["pipeline"]["calibration"]["operating_point"] == "p50"
+    assert main(["calibrate", "--run", str(tiny_run.path), "--operating-point", "expected"]) == 0
+    assert tiny_run.calibration().rule == "expected"
+    capsys.readouterr()
+    assert main(["diagnose", "--run", str(tiny_run.path), "--split", "val", "--per-label"]) == 0
+    out = capsys.readouterr().out
+    for who in (*BRANCHES, "fusion", "baseline"):
+        assert who in out
+    assert "logit corr" in out and "training positives" in out
+
+
+def test_pretraining_runs_once_on_the_other_root_and_starts_the_joint_stages_from_it(tiny_data, tmp_path):
+    from protoecg_lib.training.stages import _initial_branch
+
+    config = tiny_pipeline_config(seed=5)
+    config.pretrain_root = str(synthetic_root("tiny"))
+    run = run_pipeline(data=tiny_data, out=tmp_path / "fine", config=config, device="cpu", verbose=False)
+    pre = Run(run.summary["pretrained_on"]["run"])
+    assert pre.complete and pre.config["pipeline"]["pretrain_root"] is None
+    ctx = open_context(data=tiny_data, out=tmp_path / "again", config=config, device="cpu", verbose=False)
+    ctx.pretrained = pre
+    for name in BRANCHES:
+        start = _initial_branch(ctx, name).state_dict()
+        pretrained = pre.load_branch(name, "joint").state_dict()
+        assert all(torch.equal(start[k], pretrained[k]) for k in pretrained), name
+
+
 # ----------------------------------------------------------------------------- reproducible across resume
 def _predictions_bytes(run_path):
     layout = RunLayout(run_path)
@@ -153,3 +228,15 @@ def test_loading_a_checkpoint_does_not_move_the_random_stream(tiny_run):
     torch.manual_seed(0)
     load_checkpoint(RunLayout(tiny_run.path).model)
     assert torch.equal(torch.rand(5), expected)
+
+
+def test_the_one_probability_function_applies_the_runs_calibration(tiny_run):
+    from protoecg_lib.evaluation.auroc import sigmoid
+    from protoecg_lib.runs.probabilities import listed, probabilities
+
+    pred = tiny_run.predictions("test")
+    np.testing.assert_allclose(probabilities(tiny_run, pred.y_logit), pred.y_prob, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(probabilities(tiny_run, pred.y_logit[0]), pred.y_prob[0], rtol=1e-6, atol=1e-12)
+    np.testing.assert_array_equal(listed(tiny_run, pred.y_logit), tiny_run.calibration().predict(pred.y_logit))
+    np.testing.assert_allclose(probabilities(None, pred.y_logit), sigmoid(pred.y_logit))
+    np.testing.assert_array_equal(listed(None, pred.y_logit, 0.7), sigmoid(pred.y_logit) >= 0.7)

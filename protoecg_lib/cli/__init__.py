@@ -1,7 +1,8 @@
 """The ``protoecg`` command (also ``python -m protoecg_lib``).
 
-Groups: ``data`` (summary, download, synth), ``train``, ``pipeline``, ``evaluate``, ``explain`` (an ECG of the
-run's data, or ``--record`` any WFDB record), ``predict`` (records' probabilities), ``quality``, ``run pack``.
+Groups: ``data`` (summary, download, synth), ``train``, ``pipeline``, ``calibrate``, ``evaluate``, ``diagnose``,
+``explain`` (an ECG of the run's data, or ``--record`` any WFDB record), ``predict`` (records' probabilities),
+``quality``, ``run pack``.
 Each sub-command imports what it needs when it runs, so ``protoecg --help`` is instant.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from .data import cmd_data_download, cmd_data_summary, cmd_data_synth
 from .records import add_record_commands
-from .reports import cmd_evaluate, cmd_explain, cmd_quality
+from .reports import cmd_calibrate, cmd_diagnose, cmd_evaluate, cmd_explain, cmd_quality
 from .training import cmd_pipeline, cmd_train
 
 __all__ = ["main", "build_parser"]
@@ -50,6 +51,8 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--restart", action="store_true", help="ignore finished steps in --out and start over")
     p.add_argument("--progress", action="store_true", help="progress bars per epoch")
+    p.add_argument("--amp", action="store_true", help="float16 mixed precision on CUDA (default: float32 with TF32 "
+                                                      "matrix products, as the paper trains)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
                                         "test predictions, the black-box baseline and a summary table")
     _add_training_options(p)
     p.add_argument("--no-baseline", action="store_true", help="skip the black-box baseline")
+    p.add_argument("--beat-timing", choices=("none", "rr"), default=None,
+                   help="the rhythm branch also reads RR-interval features (default: the preset's choice, "
+                        "rr for fast, none for paper)")
+    p.add_argument("--pretrain-root", type=Path, default=None,
+                   help="pretrain on this root first (a synthetic one, say; cached) and fine-tune on --root")
     p.set_defaults(func=cmd_pipeline)
 
     p = sub.add_parser("train", help="one training stage of one branch (spec §4.1)")
@@ -116,6 +124,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-label", action="store_true", help="also print the per-label table")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("calibrate", help="(re)fit calibrated probabilities of a finished run on its validation "
+                                         "predictions (prior correction for pos_weight + Platt scaling)")
+    p.add_argument("--run", type=Path, required=True, help="run directory written by `protoecg pipeline`")
+    p.add_argument("--method", choices=("platt", "pooled", "temperature", "prior"), default=None,
+                   help="default: the run's setting (platt)")
+    p.add_argument("--operating-point", choices=("expected", "p50", "f1"), default=None,
+                   help="how labels are listed (default: the run's setting, expected)")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("diagnose", help="does each branch tell its labels apart? logit correlation across labels, "
+                                        "latent cosine, similarity spread, per-label AUROC with training positives")
+    p.add_argument("--run", type=Path, required=True, help="run directory written by `protoecg pipeline`")
+    p.add_argument("--split", choices=("test", "val", "train"), default="test")
+    p.add_argument("--stage", choices=("joint", "projected", "classifier"), default="classifier",
+                   help="which checkpoint of each branch")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--per-label", action="store_true", help="also print per-label AUROCs")
+    p.set_defaults(func=cmd_diagnose)
+
     p = sub.add_parser("explain", help="case-based explanation of one ECG: predicted labels, their prototypes "
                                        "ranked by contribution, source ECGs and matching windows (JSON + PNGs)")
     p.add_argument("--run", type=Path, required=True, help="run directory written by `protoecg pipeline`")
@@ -126,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                 "moved (the prototype figures show its ECGs)")
     p.add_argument("--out", type=Path, required=True, help="folder for the JSON and the figures")
     p.add_argument("--top-k", type=int, default=3, help="prototypes per label, for and against")
-    p.add_argument("--threshold", type=float, default=0.5, help="probability at which a label counts as predicted")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability at which a label counts as predicted (runs without a calibration; a calibrated run lists its operating point's labels)")
     p.add_argument("--max-labels", type=int, default=None, help="explain at most this many predicted labels "
                                                                 "(the most probable; default: all)")
     p.add_argument("--highlight", choices=("ig", "gradient", "occlusion", "none"), default="ig",

@@ -17,7 +17,7 @@ def add_record_commands(sub) -> None:
                                        "signal, any rate) with a finished run, as a table or JSON")
     p.add_argument("--run", type=Path, required=True, help="run directory written by `protoecg pipeline`")
     p.add_argument("--record", type=Path, nargs="+", required=True, help="PATH.hea of each record")
-    p.add_argument("--threshold", type=float, default=0.5, help="probability at which a label counts as predicted")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability at which a label counts as predicted (runs without a calibration; a calibrated run lists its operating point's labels)")
     p.add_argument("--all-labels", action="store_true", help="list every label, not only the predicted ones")
     p.add_argument("--json", action="store_true", help="print JSON: {record: {label: probability}}")
     p.set_defaults(func=cmd_predict)
@@ -67,10 +67,16 @@ def cmd_predict(args) -> int:
         warnings.simplefilter("ignore", UserWarning)
         frame = predict_records(args.run, args.record)
     notes = frame.attrs.get("notes", {})
+    chosen = frame.attrs.get("listed")     # a calibrated run: its operating point, not --threshold
+
+    def predicted(rec, row):
+        if chosen is not None:
+            return chosen[rec]
+        return [c for c, p in row.sort_values(ascending=False).items() if p >= args.threshold]
+
     if args.json:
         out = {rec: {"probabilities": {c: round(float(p), 6) for c, p in row.items()},
-                     "predicted": [c for c, p in row.sort_values(ascending=False).items() if p >= args.threshold],
-                     "notes": notes.get(rec, [])} for rec, row in frame.iterrows()}
+                     "predicted": predicted(rec, row), "notes": notes.get(rec, [])} for rec, row in frame.iterrows()}
         print(json.dumps(out, indent=1))
         return 0
     from ..labels import statement
@@ -79,7 +85,9 @@ def cmd_predict(args) -> int:
         print(f"{rec}" + "".join(f"\n  note: {n}" for n in notes.get(rec, [])))
         shown = row.sort_values(ascending=False)
         if not args.all_labels:
-            shown = shown[shown >= args.threshold]
+            shown = shown[predicted(rec, row)]
+            if chosen is not None:
+                print("  calibrated probabilities; labels listed at the run's operating point (its expected label count)")
         if shown.empty:
             top = row.sort_values(ascending=False).head(3)
             print(f"  no label reaches {args.threshold:g}; highest: "

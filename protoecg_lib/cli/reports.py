@@ -1,10 +1,35 @@
-"""``protoecg evaluate``, ``protoecg explain`` and ``protoecg quality``: reading a finished run."""
+"""``protoecg calibrate``, ``evaluate``, ``diagnose``, ``explain`` and ``quality``: reading a finished run."""
 from __future__ import annotations
 
 import json
 import sys
 
-__all__ = ["cmd_evaluate", "cmd_explain", "cmd_quality"]
+__all__ = ["cmd_calibrate", "cmd_evaluate", "cmd_diagnose", "cmd_explain", "cmd_quality"]
+
+
+def cmd_calibrate(args) -> int:
+    """(Re)fit every model's calibration on its validation predictions; rewrite the prob_ columns."""
+    from ..training.calibrate import calibrate_run
+
+    cals = calibrate_run(args.run, method=args.method, operating_point=args.operating_point)
+    for who, cal in cals.items():
+        print(f"{who:<11} pooled slope {cal.info['pooled_slope']:.3g}, offset {cal.info['pooled_offset']:+.3g}, "
+              f"method {cal.method}, operating point {cal.info['operating_point']}")
+    print(f"wrote calibration*.json in {args.run} and calibrated prob_ columns in {args.run}/predictions; "
+          "`protoecg evaluate` reports ECE and labels per ECG")
+    return 0
+
+
+def cmd_diagnose(args) -> int:
+    """Collapse diagnostics of a run, per branch and for the fused model and the baseline."""
+    from ..evaluation.diagnostics import format_diagnostics, run_diagnostics
+
+    diags = run_diagnostics(args.run, args.split, stage=args.stage)
+    if args.json:
+        print(json.dumps({k: d.to_dict() for k, d in diags.items()}, indent=1, default=float))
+    else:
+        print(format_diagnostics(diags, per_label=args.per_label))
+    return 0
 
 
 def cmd_evaluate(args) -> int:

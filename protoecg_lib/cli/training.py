@@ -6,6 +6,8 @@ joins the group (:func:`~protoecg_lib.training.distributed.init_from_env`), rank
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from .data import check_data_options, load_data
 from .errors import UsageError
 
@@ -121,10 +123,15 @@ def _recorded_config(args):
 def _config(args, stage: str | None = None, base=None):
     from ..training.config import pipeline_config
 
-    config = base or pipeline_config(args.preset, baseline=not getattr(args, "no_baseline", False), seed=args.seed)
+    config = base or pipeline_config(args.preset, baseline=not getattr(args, "no_baseline", False), seed=args.seed,
+                                     beat_timing=getattr(args, "beat_timing", None), amp=args.amp)
+    if base is not None and args.amp:
+        config.train = {k: v.replace(amp=True) for k, v in config.train.items()}
+    if getattr(args, "pretrain_root", None) is not None:
+        config.pretrain_root = str(Path(args.pretrain_root).expanduser().resolve())
     if args.epochs is not None:
         stages = (stage,) if stage is not None else ("joint", "feature_extractor", "prototypes")
-        for s in stages:
-            if s in config.train:
+        for s in list(config.train):
+            if s.split(":")[0] in stages:            # "joint:rhythm" follows "joint"
                 config.train[s] = config.train[s].replace(num_epochs=args.epochs)
     return config

@@ -2,8 +2,8 @@
 
 Real PTB-XL has no beat annotations, but premature beats can be found from the rhythm alone:
 
-1. R peaks from wfdb's XQRS detector (``wfdb.processing.xqrs_detect``) run on every lead, merged
-   across leads: a beat is kept when at least ``min_leads`` leads detect it within 0.1 s (one lead
+1. R peaks from the project's detector (:func:`protoecg_lib.data.rr.detect_r_peaks` with wfdb's XQRS,
+   ``method="xqrs"``) run on every lead, merged across leads (:func:`detect_beats`): a beat is kept when at least ``min_leads`` leads detect it within 0.1 s (one lead
    alone misses PVCs whose QRS is small or inverted there), moved to its point of steepest 12-lead
    slope, and of two beats closer than 0.36 s the steeper is kept (XQRS also marks tall T waves);
 2. a beat ``i`` is **premature** when ``RR_i < premature * median(RR)`` and the next interval is a
@@ -32,10 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.rr import detect_r_peaks
 from ..files import atomic_write_json
 from ..labels import LEADS
 
-__all__ = ["IRREGULAR", "Beat", "detect_r_peaks", "premature_beats", "ectopic_evidence", "detected_evidence",
+__all__ = ["IRREGULAR", "Beat", "detect_beats", "premature_beats", "ectopic_evidence", "detected_evidence",
            "save_detected_evidence", "load_detected_evidence", "EVIDENCE_FILE"]
 
 #: File name of the detected evidence (same format as ``synthetic_evidence.json``).
@@ -60,27 +61,15 @@ class Beat:
 
 
 def _lead_peaks(x: np.ndarray, fs: float) -> np.ndarray:
-    """R-peak samples of one lead ``(T,)`` from wfdb's XQRS detector (its own band-pass and learning phase)."""
-    import logging
-
-    from wfdb import processing
-
-    if not np.isfinite(x).all() or np.ptp(x) < 1e-6:              # flat or broken lead
-        return np.zeros(0, dtype=np.int64)
-    level = logging.getLogger().level
-    logging.getLogger().setLevel(logging.ERROR)                    # XQRS logs its learning phase
-    try:
-        peaks = processing.xqrs_detect(np.asarray(x, dtype=np.float64), fs=float(fs), verbose=False)
-    except (ValueError, IndexError, ZeroDivisionError):
-        peaks = np.zeros(0, dtype=np.int64)
-    finally:
-        logging.getLogger().setLevel(level)
-    return np.asarray(peaks, dtype=np.int64)
+    """R-peak samples of one lead ``(T,)``: the project's one detector, :func:`protoecg_lib.data.rr.detect_r_peaks`,
+    with WFDB's XQRS (its own band-pass and learning phase); empty for a flat or broken lead."""
+    return detect_r_peaks(x, fs, method="xqrs")
 
 
-def detect_r_peaks(signals: np.ndarray, fs: float, lead: str | None = None, min_leads: int = 4,
+def detect_beats(signals: np.ndarray, fs: float, lead: str | None = None, min_leads: int = 4,
                    refractory_s: float = 0.36) -> np.ndarray:
-    """R-peak (QRS) samples of one ECG ``(12, T)`` from wfdb's XQRS detector.
+    """Beats (QRS) of one ECG ``(12, T)``: XQRS R peaks of every lead (:func:`protoecg_lib.data.rr.detect_r_peaks`),
+    merged across leads.
 
     Parameters
     ----------
@@ -182,7 +171,7 @@ def premature_beats(signals: np.ndarray, fs: float, *, lead: str | None = None, 
         One per detected beat, in time order.
     """
     x = np.asarray(signals, dtype=np.float64)
-    r = detect_r_peaks(x, fs, lead) if peaks is None else np.asarray(peaks, dtype=np.int64)
+    r = detect_beats(x, fs, lead) if peaks is None else np.asarray(peaks, dtype=np.int64)
     if len(r) < 4:
         return [Beat(int(p), np.nan, np.nan, False, "N", np.nan) for p in r]
     rr = np.diff(r) / fs                                                             # (n - 1,)

@@ -10,7 +10,11 @@ over batches, §9.2 B3), ranking by the saved logits (:attr:`Predictions.scores`
 * the "interpretability price": baseline minus ProtoECGNet, macro and weighted, with a paired
   bootstrap interval (both models scored on the same patient resamples), and per label;
 * the fused model's AUROC restricted to each branch's labels (comparable with the branch's own
-  classifier on the same labels).
+  classifier on the same labels);
+* for a calibrated run (``RUN/calibration*.json``): expected calibration error, Brier score and the
+  labels listed per ECG at the operating point, calibrated vs ``sigmoid(logit) >= 0.5``, beside the
+  true counts (:func:`~protoecg_lib.evaluation.calibration.calibration_report`). ``f1_at_0.5``
+  stays the paper's rule, ``sigmoid(logit) >= 0.5``, also in a calibrated run.
 
 :func:`evaluate_run` returns a JSON-able dict, writes ``RUN/evaluation_<split>.json``;
 :func:`format_evaluation` prints it; :func:`per_label_frame` gives the per-label table as a DataFrame.
@@ -24,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..labels import BRANCHES, LABEL_SETS, branch_of
+from .calibration import calibration_report
 from .metrics import bootstrap_ci, evaluation_table, f1_scores, sigmoid, tune_thresholds
 
 __all__ = ["MODELS", "evaluate_predictions", "evaluate_run", "paired_difference", "format_evaluation", "per_label_frame",
@@ -68,7 +73,8 @@ def evaluate_predictions(test, val=None, *, n_boot: int = 1000, seed: int = 0, a
         :func:`~protoecg_lib.evaluation.metrics.evaluation_table`'s result; with ``val`` also per-label
         ``threshold`` (on the score scale), ``threshold_prob`` (as a probability when the scores are
         logits), ``threshold_source`` and ``f1``, and overall ``f1`` (macro, micro) plus
-        ``f1_at_0.5`` (probability 0.5, spec §7.1's fixed threshold).
+        ``f1_at_0.5`` (``sigmoid(logit) >= 0.5``, spec §7.1's fixed threshold; probabilities when no
+        logits were saved).
     """
     result = evaluation_table(test.y_true, test.scores, test.labels, groups=test.patient_id, n_boot=n_boot,
                               seed=seed, alpha=alpha)
@@ -87,7 +93,10 @@ def evaluate_predictions(test, val=None, *, n_boot: int = 1000, seed: int = 0, a
         for entry, t, p, f, ok in zip(result["per_label"], thresholds, probs, f1, has_pos):
             entry.update(threshold=float(t), threshold_prob=float(p), f1=_none(f),
                          threshold_source="validation" if ok else "default 0.5 (no validation positive)")
-        _, m05, u05 = f1_scores(test.y_true, test.y_prob, 0.5)
+        # spec §7.1's rule on the model's own sigmoid (a calibrated run's prob_ columns are calibrated:
+        # its operating point is reported under "calibration")
+        raw = sigmoid(test.y_logit) if logit_scores else test.y_prob
+        _, m05, u05 = f1_scores(test.y_true, raw, 0.5)
         result["f1"] = {"macro": _none(f1_macro), "micro": _none(f1_micro),
                         "thresholds": "tuned per label on validation (max F1)",
                         "labels_without_validation_positive": int((~has_pos).sum())}
@@ -206,6 +215,10 @@ def evaluate_run(run, split: str = "test", *, n_boot: int | None = None, seed: i
               "resampling": "patient", "missing": missing, "models": {}}
     for who, (test, val) in preds.items():
         result["models"][who] = evaluate_predictions(test, val, n_boot=n_boot, seed=seed, alpha=alpha)
+        cal = run.calibration(who)
+        if cal is not None and test.y_logit is not None:
+            result["models"][who]["calibration"] = {**calibration_report(cal, test.y_logit, test.y_true),
+                                                    "method": cal.method, "operating_point": cal.info.get("operating_point")}
 
     fusion_test = preds["fusion"][0]
     per_branch = {}
@@ -294,6 +307,15 @@ def format_evaluation(result: dict, per_label: bool = False) -> str:
             p = price[metric]
             ci = "" if p["lo"] is None else f" (paired {pct}% CI {p['lo']:+.3f} to {p['hi']:+.3f})"
             lines.append(f"  {metric:<9} {_f(p['baseline'])} - {_f(p['protoecgnet'])} = {_f(p['difference'], '+.3f')}{ci}")
+    calibrated = {who: m["calibration"] for who, m in models.items() if m.get("calibration")}
+    if calibrated:
+        lines += ["", "calibrated probabilities (fitted on validation): expected calibration error and labels listed "
+                      "per ECG (median, mean), raw sigmoid >= 0.5 -> calibrated operating point:"]
+        for who, c in calibrated.items():
+            raw, cal = c["raw"], c["calibrated"]
+            lines.append(f"  {who:<11} ECE {raw['ece']:.3f} -> {cal['ece']:.3f}   listed {raw['median_listed']:g} "
+                         f"({raw['mean_listed']:.1f}) -> {cal['median_listed']:g} ({cal['mean_listed']:.1f}), "
+                         f"true {c['true_median']:g} ({c['true_mean']:.1f})")
     lines += ["", "fused model on each branch's labels vs. the branch's own classifier (macro AUROC):"]
     for name, b in result["fusion_per_branch"].items():
         own = b.get("own_classifier_macro_auroc")

@@ -29,7 +29,7 @@ import torch
 
 from ..labels import BRANCHES, branch_of
 from .explanation import Explanation, LabelExplanation, PrototypeEvidence, prototype_kind
-from ..runs.probabilities import probabilities
+from ..runs.probabilities import calibration_of, listed as listed_at_operating_point, probabilities
 from ..runs.records import PrototypeSource
 
 __all__ = ["explain_ecg", "explain_run_ecg", "check_sources", "save_explanation"]
@@ -104,7 +104,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
                 num_fallback: int = 3, max_labels: int | None = None, split: str | None = None,
                 labels: Sequence[str] | None = None, highlight: str | None = "ig",
                 evidence: Mapping | None = None, evidence_basis: str | None = None,
-                standardized: bool = False, run=None) -> Explanation:
+                standardized: bool = False, run=None, calibration=None) -> Explanation:
     """Explain the fused prediction for one ECG with prototypes (spec §7.1-7.2).
 
     Parameters
@@ -126,7 +126,13 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     top_k : int
         Prototypes listed per label in each list (for, against, strongest).
     threshold : float
-        A label is predicted when its fused probability is ``>= threshold`` (spec §7.1).
+        A label is predicted when its fused probability is ``>= threshold`` (spec §7.1); not used
+        with ``calibration``.
+    calibration : Calibration, optional
+        The run's :class:`~protoecg_lib.evaluation.calibration.Calibration` (``Run.calibration()``):
+        probabilities are then calibrated (prior correction and Platt scaling fitted on validation)
+        instead of ``sigmoid(logit)``, and the labels listed are those of the calibration's operating
+        point (each ECG its expected number of labels, by default). Logits and contributions do not change.
     num_fallback : int
         Labels explained (highest logits first) when no label passes the threshold.
     max_labels : int, optional
@@ -148,7 +154,8 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
         ``signals`` are per-lead z-scores (a run trained with ``standardize=True``): no units check.
     run : Run, optional
         The run the model comes from: its probabilities come from
-        :func:`protoecg_lib.runs.probabilities` (with the run's calibration, once runs store one).
+        :func:`protoecg_lib.runs.probabilities` (the run's calibration when it has one, and the labels
+        listed are then its operating point's, as with ``calibration``).
 
     Returns
     -------
@@ -171,7 +178,13 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     bias = (model.fusion.bias.detach().cpu().double() if model.fusion.bias is not None
             else torch.zeros(weight.shape[0], dtype=torch.float64))             # (71,)
     logits = out.logits[0].cpu().double()                                       # (71,)
-    probs = torch.from_numpy(probabilities(run, logits.numpy()))               # (71,), the run's calibration
+    source = calibration if calibration is not None else run                     # who says what is listed
+    calibration = calibration_of(source)
+    if calibration is not None and tuple(calibration.labels) != tuple(model.labels):
+        raise ValueError("the calibration's labels differ from the model's 71; use the calibration of this run's "
+                         "fused model (Run.calibration())")
+    probs = torch.from_numpy(probabilities(source, logits.numpy()))             # (71,), the run's calibration
+    is_listed = torch.from_numpy(listed_at_operating_point(source, logits.numpy(), threshold))   # (71,) bool
     requested, labels = labels, tuple(model.labels)
     if requested is not None:
         requested = [str(c) for c in requested]
@@ -184,23 +197,27 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     slices = model.feature_slices
     truth = None if true_labels is None else {str(c) for c in true_labels}
 
-    predicted = [labels[i] for i in torch.argsort(-probs).tolist() if probs[i] >= threshold]
+    predicted = [labels[i] for i in torch.argsort(-probs).tolist() if is_listed[i]]
+    point = (f"threshold {threshold:g}" if calibration is None else
+             "calibrated operating point" if calibration.rule == "threshold" else
+             "expected label count of the calibrated probabilities")
+    reach = f"reach the {point}" if calibration is None else f"listed at the {point}"
     if max_labels is not None and (int(max_labels) != max_labels or max_labels < 1):
         raise ValueError(f"max_labels must be a positive integer or None; got {max_labels!r}")
     if requested is not None:
         chosen, fallback = requested, False
-        shown = ", ".join(f"{c} {'predicted' if probs[labels.index(c)] >= threshold else 'not predicted'}"
-                          for c in requested)
-        note = f"{len(predicted)} label(s) reach the threshold {threshold:g}; explained on request: {shown}."
+        shown = ", ".join(f"{c} {'predicted' if is_listed[labels.index(c)] else 'not predicted'}" for c in requested)
+        note = f"{len(predicted)} label(s) {reach}; explained on request: {shown}."
     elif predicted:
         chosen, fallback = predicted[:max_labels], False
-        note = f"{len(predicted)} label(s) reach the threshold {threshold:g}; " + (
+        note = f"{len(predicted)} label(s) {reach}; " + (
             "each is explained below." if len(chosen) == len(predicted) else
             f"the {len(chosen)} most probable are explained below.")
     else:
         chosen = [labels[i] for i in torch.argsort(-logits)[:num_fallback].tolist()]
         fallback = True
-        note = (f"No label reaches the threshold {threshold:g} (highest probability {float(probs.max()):.3f}); "
+        note = (f"No label {'reaches' if calibration is None else 'is listed at'} the {point} "
+                f"(highest probability {float(probs.max()):.3f}); "
                 f"the {len(chosen)} top-scoring labels are explained instead.")
 
     # rank by similarity within each class (1 = most similar)
@@ -227,7 +244,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
         pos = pos[contrib[pos] > 0][:top_k]
         explained.append(LabelExplanation(
             label=code, branch=branch_of(code), probability=float(probs[c]), logit=float(logits[c]),
-            bias=float(bias[c]), predicted=bool(probs[c] >= threshold), true=None if truth is None else code in truth,
+            bias=float(bias[c]), predicted=bool(is_listed[c]), true=None if truth is None else code in truth,
             branch_totals={n: float(contrib[s].sum()) for n, s in slices.items()},
             own_class_total=float(contrib[proto_class == c].sum()),
             prototypes=[listed(int(g), c, r + 1, contrib) for r, g in enumerate(own.tolist())],
@@ -238,7 +255,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
         true_labels=None if true_labels is None else [str(c) for c in true_labels], threshold=float(threshold),
         top_k=int(top_k), probabilities={code: float(p) for code, p in zip(labels, probs.tolist())},
         predicted=predicted, labels=explained, fallback=fallback, note=note, split=split,
-        signals=x.numpy())
+        signals=x.numpy(), operating_point=None if calibration is None else f"calibrated, {point}")
     if highlight is not None:
         from .evidence_check import attach_highlights
 
@@ -253,7 +270,8 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
 # --------------------------------------------------------------------------- from a run directory
 def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, top_k: int = 3,
                     threshold: float = 0.5, num_fallback: int = 3, max_labels: int | None = None,
-                    labels: Sequence[str] | None = None, highlight: str | None = "ig") -> Explanation:
+                    labels: Sequence[str] | None = None, highlight: str | None = "ig",
+                    calibrated: bool = True) -> Explanation:
     """Explain one ECG of a run's data root with the run's fused model (spec §7).
 
     Parameters
@@ -270,6 +288,9 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, to
         See :func:`explain_ecg`. The evidence check uses the root's ground truth for this ECG
         (:func:`~protoecg_lib.evaluation.evidence_check.ecg_evidence`: synthetic spans, or ectopic
         beats detected in a real ECG labelled PVC/PAC).
+    calibrated : bool
+        Use the run's calibration (``RUN/calibration.json``) when it has one: calibrated
+        probabilities and its operating point. False (or a run without one): ``sigmoid`` and ``threshold``.
 
     Returns
     -------
@@ -299,7 +320,8 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, to
     expl = explain_ecg(model, data.signal(int(ecg_id)), sources, true_labels=list(row["codes"]), ecg_id=int(ecg_id),
                        fs=data.fs, top_k=top_k, threshold=threshold, num_fallback=num_fallback, max_labels=max_labels,
                        split=str(row["split"]), labels=labels, highlight=highlight, evidence=evidence,
-                       evidence_basis=basis, standardized=data.standardizer is not None, run=run)
+                       evidence_basis=basis, standardized=data.standardizer is not None,
+                       run=run if calibrated else None)
 
     def get(eid):
         return data.signal(eid)

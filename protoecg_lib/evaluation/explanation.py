@@ -203,6 +203,9 @@ class Explanation:
         Prototype source ECGs for figures (not in :meth:`to_dict`); see :meth:`attach_sources`.
     source_fs : float or None
         Sampling rate of ``sources`` (default ``fs``).
+    operating_point : str or None
+        How labels were listed when a calibration chose them (probabilities are then calibrated and
+        ``threshold`` is not used); None for ``probability >= threshold``.
     record : str or None
         The name of a record read from a file (:func:`~protoecg_lib.evaluation.external.explain_record`),
         which has no ``ecg_id``.
@@ -225,6 +228,7 @@ class Explanation:
     signals: np.ndarray | None = field(default=None, repr=False)
     sources: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     source_fs: float | None = None
+    operating_point: str | None = None
     record: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -284,8 +288,8 @@ class Explanation:
                          else "")]
         lines += [f"  note: {n}" for n in self.notes]
         if self.predicted:
-            lines.append("predicted (fused probability >= {:g}): ".format(self.threshold)
-                         + ", ".join(f"{c} {self.probabilities[c]:.2f}" for c in self.predicted))
+            how = self.operating_point or "fused probability >= {:g}".format(self.threshold)
+            lines.append(f"predicted ({how}): " + ", ".join(f"{c} {self.probabilities[c]:.2f}" for c in self.predicted))
         lines.append(self.note)
         for e in self.labels:
             truth = "" if e.true is None else (" [true]" if e.true else " [not in the labels]")

@@ -19,7 +19,7 @@ import torch
 from ..data.external import ExternalRecord, read_external_record
 from ..data.sanity import check_ecg_input
 from ..labels import BRANCHES
-from ..runs.probabilities import probabilities
+from ..runs.probabilities import listed, probabilities
 from .explain import explain_ecg
 from .explanation import Explanation
 
@@ -106,8 +106,9 @@ def explain_record(run, path: str | Path, *, data=None, model=None, sources=None
 def predict_records(run, paths: Sequence[str | Path], *, model=None) -> pd.DataFrame:
     """Label probabilities of WFDB records: one row per record (index: the record's path), one column per label.
 
-    Probabilities come from :func:`protoecg_lib.runs.probabilities` (the run's calibration, once runs
-    store one). ``frame.attrs["notes"]`` maps each record to what was done to it.
+    Probabilities come from :func:`protoecg_lib.runs.probabilities` (the run's calibration when it has
+    one). ``frame.attrs["notes"]`` maps each record to what was done to it; for a calibrated run
+    ``frame.attrs["listed"]`` maps it to the labels the calibration's operating point lists.
     """
     run = _open(run)
     if not paths:
@@ -129,5 +130,9 @@ def predict_records(run, paths: Sequence[str | Path], *, model=None) -> pd.DataF
     probs = probabilities(run, np.stack(logits))
     frame = pd.DataFrame(probs, index=pd.Index(rows, name="record"), columns=list(model.labels))
     frame.attrs["notes"] = notes
+    if run.calibration() is not None:      # the labels the run's calibrated operating point lists, most probable first
+        chosen = listed(run, np.stack(logits))
+        frame.attrs["listed"] = {r: [c for c in frame.loc[r].sort_values(ascending=False).index
+                                     if chosen[i, list(model.labels).index(c)]] for i, r in enumerate(rows)}
     frame.attrs["branches"] = {b: list(model.branches[b].labels) for b in BRANCHES}
     return frame

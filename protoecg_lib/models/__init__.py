@@ -8,7 +8,8 @@
 """
 from .backbones import BasicBlock, ResNet18_1D, ResNet18_2D, imagenet_key_map, load_imagenet_resnet18
 from .rows import RowConv2d, fast_paths_enabled, set_fast_paths, set_row_shortcut
-from .branch import BranchOutput, ProtoBranch, make_add_on
+from .beats import BeatEncoder
+from .branch import BranchOutput, LatentCentering, ProtoBranch, make_add_on
 from .config import (PRESET_NAMES, BranchConfig, ModelConfig, fast_config, get_preset, latent_length,
                      paper_config, scaled_cosine_scale)
 from .fusion import ModelOutput, ProtoECGNet, fusion_class_identity
@@ -22,6 +23,6 @@ __all__ = [
     "imagenet_key_map", "load_imagenet_resnet18",
     "PrototypeLayer", "cosine_similarity", "scaled_cosine_similarity", "pool_windows",
     "class_identity", "last_layer_weights", "COSINE_EPS", "SCALED_COSINE_EPS",
-    "ProtoBranch", "BranchOutput", "make_add_on",
+    "ProtoBranch", "BranchOutput", "make_add_on", "LatentCentering", "BeatEncoder",
     "ProtoECGNet", "ModelOutput", "fusion_class_identity",
 ]

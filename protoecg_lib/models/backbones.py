@@ -17,6 +17,8 @@ channels, 1D layers as 2D layers of height 1). Weights keep their shapes and nam
 """
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Mapping
 
 import torch
@@ -27,7 +29,7 @@ from .rows import (RowBatchNorm1d, RowConv1d, RowConv2d, RowMaxPool1d, row_max_p
 
 __all__ = [
     "BasicBlock", "ResNet18_1D", "ResNet18_2D",
-    "imagenet_key_map", "load_imagenet_resnet18",
+    "imagenet_key_map", "load_imagenet_resnet18", "try_load_imagenet_resnet18",
 ]
 
 _NUM_LEADS = 12
@@ -264,3 +266,30 @@ def load_imagenet_resnet18(backbone: nn.Module, state_dict: Mapping[str, Tensor]
         for dst, value in plan.items():
             own[dst].copy_(value.to(dtype=own[dst].dtype))
     return sorted(plan)
+
+
+def try_load_imagenet_resnet18(backbone: nn.Module, name: str = "2D") -> bool:
+    """:func:`load_imagenet_resnet18` where the weights can be had, else from scratch with a message.
+
+    The paper's 2D branches start from ImageNet weights (spec §2.2). They need torchvision and one
+    download (Colab has both). Without torchvision, or without network access to its weights, the
+    backbone keeps its random initialisation and a warning says so and how to get the weights.
+    A state dict that does not fit (wrong base width) is still an error.
+
+    Returns
+    -------
+    bool
+        True when the ImageNet weights were copied.
+    """
+    try:
+        load_imagenet_resnet18(backbone)
+    except ImportError:
+        why = "torchvision is not installed"
+    except (OSError, RuntimeError) as err:            # no network, a broken download, a bad cache file
+        why = f"the weights could not be fetched ({type(err).__name__}: {err})"
+    else:
+        return True
+    warnings.warn(f"the {name} branch trains from scratch: {why}. The paper starts its 2D branches from "
+                  "torchvision's ImageNet ResNet-18 weights; `pip install torchvision` with network access "
+                  "(Colab has both) gives them. Set pretrained=False to silence this.", RuntimeWarning, stacklevel=2)
+    return False

@@ -12,11 +12,12 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .backbones import ResNet18_1D, ResNet18_2D, load_imagenet_resnet18
+from .backbones import ResNet18_1D, ResNet18_2D, try_load_imagenet_resnet18
+from .beats import BeatEncoder
 from .config import BranchConfig, latent_length
 from .prototypes import PrototypeLayer, class_identity, last_layer_weights
 
-__all__ = ["BranchOutput", "ProtoBranch", "make_add_on"]
+__all__ = ["BranchOutput", "ProtoBranch", "make_add_on", "LatentCentering"]
 
 
 class BranchOutput(NamedTuple):
@@ -42,16 +43,24 @@ class BranchOutput(NamedTuple):
     latent: Tensor
 
 
-def make_add_on(backbone: str, in_channels: int, proto_dim: int) -> nn.Sequential:
+def make_add_on(backbone: str, in_channels: int, proto_dim: int, init: str = "default") -> nn.Sequential:
     """Add-on layers ending in a sigmoid (spec §2.1-2.2).
 
-    ``'1d'``: Linear(in, D) - ReLU - Linear(D, D) - Sigmoid, PyTorch default init, applied to the
-    globally averaged feature ``(B, in)``. ``'2d'``: Conv2d 1x1 (in, D) - ReLU - Conv2d 1x1 (D, D) -
+    ``'1d'``: Linear(in, D) - ReLU - Linear(D, D) - Sigmoid, PyTorch default init (``init='default'``)
+    or Kaiming-normal fan_out weights and zero biases (``init='kaiming'``), applied to the globally
+    averaged feature ``(B, in)``. ``'2d'``: Conv2d 1x1 (in, D) - ReLU - Conv2d 1x1 (D, D) -
     Sigmoid on ``(B, in, 1, L)``, Kaiming-normal (fan_out, ReLU) weights and zero biases.
     """
     if backbone == "1d":
-        return nn.Sequential(nn.Linear(in_channels, proto_dim), nn.ReLU(),
-                             nn.Linear(proto_dim, proto_dim), nn.Sigmoid())
+        layers = nn.Sequential(nn.Linear(in_channels, proto_dim), nn.ReLU(),
+                               nn.Linear(proto_dim, proto_dim), nn.Sigmoid())
+        if init == "kaiming":
+            for layer in (layers[0], layers[2]):
+                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
+        elif init != "default":
+            raise ValueError(f"add-on init must be 'default' or 'kaiming', got {init!r}")
+        return layers
     if backbone == "2d":
         layers = nn.Sequential(nn.Conv2d(in_channels, proto_dim, 1), nn.ReLU(),
                                nn.Conv2d(proto_dim, proto_dim, 1), nn.Sigmoid())
@@ -62,6 +71,51 @@ def make_add_on(backbone: str, in_channels: int, proto_dim: int) -> nn.Sequentia
     raise ValueError(f"backbone must be '1d' or '2d', got {backbone!r}")
 
 
+class LatentCentering(nn.Module):
+    """What is subtracted from the sigmoid latent before the similarity (``BranchConfig.latent_center``).
+
+    * ``none`` (the paper): identity.
+    * ``half``: ``z - 0.5`` (the sigmoid's midpoint; equals ``tanh(a / 2) / 2`` of the pre-activation).
+    * ``running``: in training, ``z`` minus the batch mean over ECGs (and latent steps for 2D maps);
+      in evaluation, minus a running mean (momentum 0.1) kept in the buffer ``running_mean (D,)`` --
+      BatchNorm's centring without its scaling, so projection, explanations and inference of a saved
+      branch are deterministic.
+
+    Parameters
+    ----------
+    mode : {'none', 'half', 'running'}
+    dim : int
+        ``D``.
+    momentum : float
+    """
+
+    def __init__(self, mode: str = "none", dim: int = 512, momentum: float = 0.1) -> None:
+        super().__init__()
+        if mode not in ("none", "half", "running"):
+            raise ValueError(f"latent centring must be 'none', 'half' or 'running', got {mode!r}")
+        self.mode, self.momentum = mode, float(momentum)
+        if mode == "running":
+            self.register_buffer("running_mean", torch.full((int(dim),), 0.5))
+
+    def forward(self, latent: Tensor) -> Tensor:
+        """``latent (B, D)`` or ``(B, D, 1, L)`` -> same shape."""
+        if self.mode == "none":
+            return latent
+        if self.mode == "half":
+            return latent - 0.5
+        shape = (1, -1) + (1,) * (latent.ndim - 2)
+        if self.training:
+            dims = (0,) + tuple(range(2, latent.ndim))
+            mean = latent.mean(dim=dims)                                   # (D,)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
+            return latent - mean.view(shape)
+        return latent - self.running_mean.view(shape).to(latent.dtype)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}"
+
+
 class ProtoBranch(nn.Module):
     """A ProtoECGNet branch network (spec §2.1-2.3).
 
@@ -70,7 +124,8 @@ class ProtoBranch(nn.Module):
     config : BranchConfig
     load_pretrained : bool
         When ``config.pretrained`` is set, copy torchvision's ImageNet ResNet-18 weights into the
-        2D backbone (needs torchvision). Checkpoint loading passes False (the weights come from
+        2D backbone (needs torchvision and its weights; without them the backbone trains from
+        scratch and a warning says so, :func:`~protoecg_lib.models.backbones.try_load_imagenet_resnet18`). Checkpoint loading passes False (the weights come from
         the file).
 
     Attributes
@@ -93,17 +148,27 @@ class ProtoBranch(nn.Module):
             self.backbone = ResNet18_1D(config.base_width)
         else:
             self.backbone = ResNet18_2D(config.base_width, config.dropout)
-        self.add_on = make_add_on(config.backbone, self.backbone.out_channels, config.proto_dim)
+        self.beat_encoder = None
+        add_on_in = self.backbone.out_channels
+        if config.beat_timing == "rr":
+            self.beat_encoder = BeatEncoder(config.beat_dim, config.sampling_rate, config.beat_lead,
+                                            config.beat_detector)
+            add_on_in += self.beat_encoder.out_features
+        self.add_on = make_add_on(config.backbone, add_on_in, config.proto_dim,
+                                  config.add_on_init if config.backbone == "1d" else "default")
+        self.center = LatentCentering(config.latent_center, config.proto_dim)
         self.prototype_layer = PrototypeLayer(
             config.num_prototypes, config.proto_dim,
             None if config.backbone == "1d" else config.window_length,
             scale=config.scale, global_prototypes=config.is_global,
-            window_pool=config.window_pool, topk=config.topk)
+            window_pool=config.window_pool, topk=config.topk, init=config.prototype_init)
         self.last_layer = nn.Linear(config.num_prototypes, config.num_classes, bias=False)
         self.register_buffer("class_identity", class_identity(config.num_classes, config.prototypes_per_class))
         self.reset_last_layer()
+        #: True when the 2D backbone starts from ImageNet weights (``config.pretrained`` and they could be had)
+        self.imagenet_weights = False
         if config.pretrained and load_pretrained:
-            load_imagenet_resnet18(self.backbone)
+            self.imagenet_weights = try_load_imagenet_resnet18(self.backbone, config.name)
 
     # -- description ----------------------------------------------------------------------------
     @property
@@ -175,13 +240,19 @@ class ProtoBranch(nn.Module):
 
     def encode(self, signals: Tensor) -> Tensor:
         """Backbone and add-on: ``signals (B, 12, T)`` -> latent ``(B, D)`` (1D) or ``(B, D, 1, L)``
-        (``(B, D, W, T)`` for the local variant)."""
+        (``(B, D, W, T)`` for the local variant).
+
+        With ``beat_timing='rr'`` the beat embedding ``(B, E)`` joins the pooled features
+        ``(B, 8w + E)``; with ``latent_center`` the centred add-on output is the latent.
+        """
         if self.local_windows:
-            return self._encode_local(signals)
+            return self.center(self._encode_local(signals))
         features = self.backbone(signals)          # (B, 8w, L) or (B, 8w, 1, L)
         if self.config.backbone == "1d":
             features = features.mean(dim=-1)       # (B, 8w): global average pooling over time
-        return self.add_on(features)               # (B, D) or (B, D, 1, L)
+            if self.beat_encoder is not None:
+                features = torch.cat([features, self.beat_encoder(signals)], dim=1)  # (B, 8w + E)
+        return self.center(self.add_on(features))  # (B, D) or (B, D, 1, L)
 
     def forward(self, signals: Tensor) -> BranchOutput:
         """``signals (B, 12, T)`` float32 in mV -> :class:`BranchOutput` (one pass for everything)."""

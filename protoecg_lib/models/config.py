@@ -20,7 +20,7 @@ from typing import Any
 from ..labels import BRANCHES, label_set
 
 __all__ = [
-    "BranchConfig", "ModelConfig", "scaled_cosine_scale", "latent_length",
+    "PROTOTYPE_INITS", "ADD_ON_INITS", "LATENT_CENTERINGS", "BEAT_TIMINGS", "BranchConfig", "ModelConfig", "scaled_cosine_scale", "latent_length",
     "paper_config", "fast_config", "get_preset", "PRESET_NAMES",
 ]
 
@@ -31,6 +31,18 @@ _BACKBONES = ("1d", "2d")
 _SIMILARITIES = ("cosine", "scaled_cosine")
 _POOLS = ("mean", "max", "topk")
 _FUSIONS = ("linear", "masked")
+#: Prototype initialisations (``normal``: i.i.d. N(0, 1), spec §2.1-2.2; ``uniform``: U(0, 1), the
+#: range of the sigmoid latents the prototypes are compared with).
+PROTOTYPE_INITS = ("normal", "uniform")
+#: Add-on initialisations of the 1D branch (``default``: PyTorch's Linear init, spec §2.1;
+#: ``kaiming``: Kaiming-normal fan_out weights and zero biases, as the 2D add-on of spec §2.2).
+ADD_ON_INITS = ("default", "kaiming")
+#: Latent centring before the cosine (``none``: the paper; ``half``: ``z - 0.5``; ``running``: ``z``
+#: minus its batch mean in training and its running mean in evaluation, like a BatchNorm without scale).
+LATENT_CENTERINGS = ("none", "half", "running")
+#: Beat-timing inputs of the 1D branch (``none``: the paper; ``rr``: RR-interval features from
+#: :mod:`protoecg_lib.data.rr` through a small encoder whose embedding joins the pooled backbone features).
+BEAT_TIMINGS = ("none", "rr")
 
 
 def latent_length(num_samples: int) -> int:
@@ -97,6 +109,29 @@ class BranchConfig:
     num_samples : int
         Input length the global 2D prototypes are sized for: ``T = latent_length(num_samples)``
         (32 for 1000 samples). Longer inputs are averaged down to ``T`` latent steps.
+    prototype_init : {'normal', 'uniform'}
+        ``normal`` (paper): i.i.d. N(0, 1); ``uniform``: U(0, 1), inside the positive orthant where
+        the sigmoid latents live.
+    add_on_init : {'default', 'kaiming'}
+        1D add-on initialisation (the 2D add-on is always Kaiming, spec §2.2).
+    latent_center : {'none', 'half', 'running'}
+        What is subtracted from the add-on output before the similarity (``none`` in the paper).
+        Sigmoid latents are all positive, so without centring every latent points roughly along
+        ``(1, ..., 1)`` and all cosines rise and fall together (the rhythm-branch collapse).
+        Projection then stores the centred latent, so "a prototype is the latent of a real ECG"
+        still holds exactly.
+    beat_timing : {'none', 'rr'}
+        1D branch only: ``rr`` adds RR-interval features (:data:`protoecg_lib.data.rr.BEAT_FEATURES`,
+        lead ``beat_lead``, detector ``beat_detector``) encoded to ``beat_dim`` values and
+        concatenated with the pooled backbone features before the add-on.
+    beat_dim : int
+        Width of the beat-timing embedding.
+    beat_lead : int
+        Lead index for R-peak detection (1 = lead II).
+    beat_detector : {'neurokit', 'gqrs', 'xqrs'}
+        R-peak detector (:func:`protoecg_lib.data.rr.detect_r_peaks`).
+    sampling_rate : int
+        Sampling rate (Hz) of the signals the branch reads (needed by the R-peak detector).
     local_windows : bool
         Local-prototype variant (time-localised 2D prototypes only): the latent patch of window ``w``
         is computed by the backbone from that window's own crop of ``32 * T`` samples (96 for T = 3,
@@ -119,6 +154,14 @@ class BranchConfig:
     dropout: float = 0.0
     pretrained: bool = False
     num_samples: int = 1000
+    prototype_init: str = "normal"
+    add_on_init: str = "default"
+    latent_center: str = "none"
+    beat_timing: str = "none"
+    beat_dim: int = 32
+    beat_lead: int = 1
+    beat_detector: str = "neurokit"
+    sampling_rate: int = 100
     local_windows: bool = False
 
     def __post_init__(self) -> None:
@@ -162,6 +205,19 @@ class BranchConfig:
                              "(backbone='2d' and a prototype_length)")
         if self.pretrained and self.backbone != "2d":
             raise ValueError(f"branch {self.name!r}: ImageNet weights exist only for the 2D backbone")
+        for key, allowed in (("prototype_init", PROTOTYPE_INITS), ("add_on_init", ADD_ON_INITS),
+                             ("latent_center", LATENT_CENTERINGS), ("beat_timing", BEAT_TIMINGS),
+                             ("beat_detector", ("neurokit", "gqrs", "xqrs"))):
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"branch {self.name!r}: {key} must be one of {allowed}, got {getattr(self, key)!r}")
+        if self.beat_timing != "none" and self.backbone != "1d":
+            raise ValueError(f"branch {self.name!r}: beat_timing is an option of the 1D (rhythm) branch")
+        if not 0 <= int(self.beat_lead) < 12:
+            raise ValueError(f"branch {self.name!r}: beat_lead must be a lead index 0-11, got {self.beat_lead!r}")
+        for key in ("beat_dim", "sampling_rate"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"branch {self.name!r}: {key} must be a positive integer, got {value!r}")
         latent_length(self.num_samples)
         if self.prototype_length is not None and self.prototype_length > latent_length(self.num_samples):
             raise ValueError(
@@ -307,15 +363,20 @@ class ModelConfig:
 
 
 def paper_config(fusion: str = "linear") -> ModelConfig:
-    """The paper's final model (spec §4.3): P = 80 / 936 / 21, T = global / 3 / 32, D = 512."""
-    common = dict(proto_dim=512, base_width=64, dropout=0.35, pretrained=False)
+    """The paper's final model (spec §4.3): P = 80 / 936 / 21, T = global / 3 / 32, D = 512.
+
+    The 2D branches start from torchvision's ImageNet ResNet-18 weights (spec §2.2) when torchvision
+    and its weights can be had; otherwise they train from scratch and say so
+    (:func:`~protoecg_lib.models.backbones.try_load_imagenet_resnet18`).
+    """
+    common = dict(proto_dim=512, base_width=64, dropout=0.35)
     return ModelConfig(
         branches={
-            "rhythm": BranchConfig("rhythm", "1d", prototypes_per_class=5, **common),
+            "rhythm": BranchConfig("rhythm", "1d", prototypes_per_class=5, pretrained=False, **common),
             "morphology": BranchConfig("morphology", "2d", prototypes_per_class=18, prototype_length=3,
-                                       similarity_scale=scaled_cosine_scale(512, 3), **common),
+                                       similarity_scale=scaled_cosine_scale(512, 3), pretrained=True, **common),
             "global": BranchConfig("global", "2d", prototypes_per_class=7, prototype_length=None,
-                                   similarity_scale=scaled_cosine_scale(512, 32), **common),
+                                   similarity_scale=scaled_cosine_scale(512, 32), pretrained=True, **common),
         },
         fusion=fusion, name="paper")
 

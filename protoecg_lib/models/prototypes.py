@@ -128,13 +128,13 @@ class PrototypeLayer(nn.Module):
         averaged down to ``T`` steps (one window). False: they slide (``W = L - T + 1``).
     window_pool : {'mean', 'max', 'topk'}
     topk : int
-
-    Prototypes start i.i.d. N(0, 1) (spec §2.1-2.2).
+    init : {'normal', 'uniform'}
+        Prototypes start i.i.d. N(0, 1) (spec §2.1-2.2, ``normal``) or U(0, 1) (``uniform``).
     """
 
     def __init__(self, num_prototypes: int, proto_dim: int, length: int | None = None, *,
                  scale: float = 1.0, global_prototypes: bool = False,
-                 window_pool: str = "mean", topk: int = 5) -> None:
+                 window_pool: str = "mean", topk: int = 5, init: str = "normal") -> None:
         super().__init__()
         pool_windows(torch.zeros(1, 1, 1), window_pool, topk)  # validate the pooling name early
         self.num_prototypes = int(num_prototypes)
@@ -146,7 +146,13 @@ class PrototypeLayer(nn.Module):
         self.topk = int(topk)
         shape = (self.num_prototypes, self.proto_dim) if self.length is None else \
             (self.num_prototypes, self.proto_dim, 1, self.length)
-        self.prototypes = nn.Parameter(torch.randn(shape))
+        if init == "normal":
+            values = torch.randn(shape)
+        elif init == "uniform":
+            values = torch.rand(shape)
+        else:
+            raise ValueError(f"prototype init must be 'normal' or 'uniform', got {init!r}")
+        self.prototypes = nn.Parameter(values)
 
     @property
     def prototype_shape(self) -> tuple[int, ...]:

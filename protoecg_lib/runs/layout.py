@@ -13,6 +13,8 @@
     RUN/model.pt                        the full ProtoECGNet (projected branches + fusion head)
     RUN/baseline/best.pt, state.pt      the black-box baseline
     RUN/predictions/<split>.csv         fused predictions; <split>_<who>.csv for a branch or the baseline
+    RUN/calibration.json                the fused model's calibration (prior correction + Platt, fitted on val);
+    RUN/calibration_<who>.json          the same for a branch or the baseline
     RUN/evaluation_<split>.json         what ``protoecg evaluate`` computes from the predictions
     RUN/summary.json                    the final table (written last: a run is complete when it exists)
 
@@ -119,6 +121,13 @@ class RunLayout:
     @property
     def baseline(self) -> Path:
         return self.baseline_dir / "best.pt"
+
+    # ------------------------------------------------------------------ calibration
+    def calibration(self, who: str = "fusion") -> Path:
+        """``RUN/calibration.json`` for the fused model, ``calibration_<who>.json`` otherwise."""
+        if who not in MODEL_NAMES:
+            raise ValueError(f"unknown model {who!r}; choose one of {MODEL_NAMES}")
+        return self.root / ("calibration.json" if who == "fusion" else f"calibration_{who}.json")
 
     # ------------------------------------------------------------------ predictions
     def predictions(self, split: str = "test", who: str = "fusion") -> Path:

@@ -54,6 +54,10 @@ class PrototypeSource:
         The winning similarity during projection.
     duplicate_of : int or None
         An earlier prototype of the branch projected onto the same ECG window.
+    beat_timing : dict or None
+        For a rhythm branch with beat timing (``BranchConfig.beat_timing='rr'``): the source ECG's
+        R peaks and RR intervals (:meth:`protoecg_lib.data.rr.BeatTiming.to_dict`: ``lead``,
+        ``peak_times_s``, ``rr_s``, ``features``), the beat-to-beat pattern the prototype carries.
     """
 
     index: int
@@ -70,6 +74,7 @@ class PrototypeSource:
     sampling_rate: int = 100
     similarity: float | None = None
     duplicate_of: int | None = None
+    beat_timing: dict | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -92,6 +92,15 @@ class Run:
         verify_file(self.layout, self.layout.predictions(split, who))
         return read_predictions(self.layout.predictions(split, who))
 
+    def calibration(self, who: str = "fusion"):
+        """The :class:`~protoecg_lib.evaluation.calibration.Calibration` of ``who`` (``'fusion'``, a branch
+        name or ``'baseline'``), or None for a run without one (written before calibration existed, or
+        with ``calibration=None``; ``protoecg calibrate --run RUN`` adds it)."""
+        from ..evaluation.calibration import Calibration
+
+        path = self.layout.calibration(who)
+        return Calibration.load(path) if path.is_file() else None
+
     # ------------------------------------------------------------------ models
     def load_checkpoint(self, path: Path, map_location: str = "cpu"):
         """A checkpoint of this run, checked against the run's manifest first; either problem (a changed

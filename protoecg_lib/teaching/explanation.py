@@ -4,7 +4,8 @@
 (spec §7). This module helps to *read* such explanations:
 
 * :func:`prediction_cases` lists the test ECGs and labels that are correct, false alarms or missed,
-  most confident first, from a run's saved predictions (spec §7.1: predicted = probability >= 0.5);
+  most confident first, from a run's saved predictions (predicted at the run's calibrated operating
+  point when a calibration is given, else probability >= 0.5 as spec §7.1);
 * :func:`explain_label` explains one chosen label of one ECG, predicted or not (a missed label
   is below the threshold, so :func:`~protoecg_lib.evaluation.explain.explain_run_ecg` does not list it);
 * :func:`logit_decomposition` and :func:`evidence_table` turn one label's explanation into a
@@ -36,8 +37,8 @@ _EVIDENCE_COLUMNS = ("branch", "prototype", "label", "kind", "similarity", "weig
                      "rank_by_similarity", "match_start", "match_length", "source_ecg_id", "source_labels")
 
 
-def prediction_cases(predictions, kind: str, threshold: float = 0.5, labels: Sequence[str] | None = None
-                     ) -> pd.DataFrame:
+def prediction_cases(predictions, kind: str, threshold: float = 0.5, labels: Sequence[str] | None = None,
+                     calibration=None) -> pd.DataFrame:
     """All (ECG, label) pairs of one kind in a predictions file, most confident first.
 
     Parameters
@@ -51,6 +52,10 @@ def prediction_cases(predictions, kind: str, threshold: float = 0.5, labels: Seq
         A label is predicted when its probability is ``>= threshold`` (spec §7.1).
     labels : sequence of str, optional
         Keep only these labels.
+    calibration : Calibration, optional
+        ``Run.calibration()``: a label is predicted when the calibration's operating point lists it
+        (:meth:`~protoecg_lib.evaluation.calibration.Calibration.predict` on the saved logits);
+        ``threshold`` is then not used.
 
     Returns
     -------
@@ -72,7 +77,12 @@ def prediction_cases(predictions, kind: str, threshold: float = 0.5, labels: Seq
             y_logit = np.log(y_prob) - np.log1p(-y_prob)
     if y_true.shape != y_prob.shape:
         raise ValueError(f"y_true {y_true.shape} and y_prob {y_prob.shape} differ in shape")
-    predicted = y_prob >= threshold
+    if calibration is not None:
+        if predictions.y_logit is None or tuple(calibration.labels) != tuple(predictions.labels):
+            raise ValueError("calibration needs predictions with logit_ columns of the same labels (the run's own)")
+        predicted = calibration.predict(y_logit)
+    else:
+        predicted = y_prob >= threshold
     mask = {"true_positive": predicted & y_true, "false_positive": predicted & ~y_true,
             "false_negative": ~predicted & y_true}[kind]
     if labels is not None:
@@ -98,7 +108,8 @@ def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, source
     """The explanation of one label of one ECG, whether the label is predicted or not (spec §7).
 
     A thin wrapper over :func:`~protoecg_lib.evaluation.explain.explain_run_ecg` with ``labels=[label]`` and a
-    note that says whether the label is predicted at ``threshold``.
+    note that says whether the label is predicted: at the run's calibrated operating point when the run
+    has a calibration, else at ``threshold``.
 
     Parameters
     ----------
@@ -128,8 +139,12 @@ def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, source
     ex = explain_run_ecg(run, ecg_id, data, model=model, sources=sources, top_k=top_k,
                          threshold=threshold, labels=[label])
     p = ex.probabilities[label]
-    note = (f"{label} is predicted (probability {p:.3f} >= {threshold:g})" if p >= threshold else
-            f"{label} is not predicted (probability {p:.3g} < {threshold:g}); explained on request")
+    if ex.operating_point is not None:
+        note = (f"{label} is predicted (probability {p:.3f}; {ex.operating_point})" if ex.label(label).predicted else
+                f"{label} is not predicted (probability {p:.3g}; {ex.operating_point}); explained on request")
+    else:
+        note = (f"{label} is predicted (probability {p:.3f} >= {threshold:g})" if p >= threshold else
+                f"{label} is not predicted (probability {p:.3g} < {threshold:g}); explained on request")
     return replace(ex, note=note)
 
 

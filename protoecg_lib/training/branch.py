@@ -7,6 +7,8 @@ stage                  trained (in the optimizer, train mode)      frozen (eval 
 =====================  ==========================================  ===================================
 ``prototypes``         prototype vectors                           backbone, add-on, last layer
 ``joint``              backbone, add-on, prototype vectors         last layer (+1 / -0.5)
+                       (and the beat encoder, when the branch
+                       reads beat timing)
 ``classifier``         the branch's last layer                     backbone, add-on, prototypes
 ``fusion``             the fusion head                             all three branches
 ``feature_extractor``  a plain backbone + linear head              nothing (also the black-box baseline)
@@ -51,8 +53,11 @@ def set_stage(branch: ProtoBranch, stage: str) -> list[nn.Parameter]:
     ``requires_grad = False`` and are not returned, so they are not in the optimizer.
     """
     if stage == "joint":
-        trained_modules = [branch.backbone, branch.add_on]
-        params = [*branch.backbone.parameters(), *branch.add_on.parameters(), branch.prototype_layer.prototypes]
+        # the latent centring (a running mean, no weights) and the beat-timing encoder train with the add-on
+        trained_modules = [branch.backbone, branch.add_on, branch.center]
+        if branch.beat_encoder is not None:
+            trained_modules.append(branch.beat_encoder)
+        params = [p for m in trained_modules for p in m.parameters()] + [branch.prototype_layer.prototypes]
     elif stage == "prototypes":
         trained_modules, params = [], [branch.prototype_layer.prototypes]
     elif stage == "classifier":

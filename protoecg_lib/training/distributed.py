@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..models.branch import LatentCentering
+
 __all__ = ["init_from_env", "shutdown", "is_distributed", "rank", "world_size", "is_main", "barrier",
            "split_sizes", "local_block", "epoch_batches", "BatchShard", "shard_batch", "all_reduce_sum",
            "gather_rows", "reduce_best", "sharded_batch", "wrap_ddp"]
@@ -249,6 +251,34 @@ def _sync_batchnorm_forward(module: nn.modules.batchnorm._BatchNorm, x: Tensor) 
     return y
 
 
+class _GlobalMean(torch.autograd.Function):
+    """Mean over every rank's rows (dims other than 1), gradient shared back to every row."""
+
+    @staticmethod
+    def forward(ctx, x):
+        dims = [d for d in range(x.ndim) if d != 1]
+        count = torch.tensor([x.numel() / max(x.shape[1], 1)], device=x.device, dtype=torch.float32)
+        sums = all_reduce_sum(torch.cat([x.float().sum(dims), count]))
+        ctx.n, ctx.shape, ctx.dtype = sums[-1], x.shape, x.dtype
+        return (sums[:-1] / sums[-1]).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_mean):
+        total = all_reduce_sum(grad_mean.float()) / ctx.n                   # every rank's share of the mean
+        shape = [1, -1] + [1] * (len(ctx.shape) - 2)
+        return total.view(shape).expand(ctx.shape).to(ctx.dtype)
+
+
+def _sync_centering_forward(module: nn.Module, latent: Tensor) -> Tensor:
+    """LatentCentering('running') in training: the global batch's mean (one process's result)."""
+    if not module.training:
+        return type(module).forward(module, latent)
+    mean = _GlobalMean.apply(latent)                                   # (D,)
+    with torch.no_grad():
+        module.running_mean.lerp_(mean.detach().to(module.running_mean.dtype), module.momentum)
+    return latent - mean.view([1, -1] + [1] * (latent.ndim - 2))
+
+
 def _sharded_dropout_forward(module: nn.Dropout, shard: BatchShard, x: Tensor) -> Tensor:
     if not module.training or module.p == 0:
         return type(module).forward(module, x)
@@ -261,8 +291,8 @@ def _sharded_dropout_forward(module: nn.Dropout, shard: BatchShard, x: Tensor) -
 
 @contextlib.contextmanager
 def sharded_batch(model: nn.Module, shard: BatchShard):
-    """While active (and distributed), ``model``'s batch norms use the global batch's statistics and its
-    dropouts the global batch's mask (rows ``shard.offset ...`` of it). Nothing changes on one process."""
+    """While active (and distributed), ``model``'s batch norms and running latent centrings use the global
+    batch's statistics and its dropouts the global batch's mask (rows ``shard.offset ...`` of it). Nothing changes on one process."""
     if not is_distributed():
         yield model
         return
@@ -270,6 +300,9 @@ def sharded_batch(model: nn.Module, shard: BatchShard):
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
             m.forward = functools.partial(_sync_batchnorm_forward, m)
+            patched.append(m)
+        elif isinstance(m, LatentCentering) and m.mode == "running":
+            m.forward = functools.partial(_sync_centering_forward, m)
             patched.append(m)
         elif type(m) is nn.Dropout:
             m.forward = functools.partial(_sharded_dropout_forward, m, shard)

@@ -170,8 +170,13 @@ def fit_epochs(
 
 
 def autocast(device: str, enabled: bool):
-    if enabled and device.startswith("cuda"):
-        return torch.autocast("cuda", dtype=torch.float16)
+    """float16 autocast on CUDA when ``enabled`` (``TrainConfig.amp``); otherwise float32, with TF32
+    matrix products and convolutions allowed on CUDA (the paper trains in float32 on GPUs)."""
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        if enabled:
+            return torch.autocast("cuda", dtype=torch.float16)
     return torch.autocast("cpu", enabled=False)
 
 

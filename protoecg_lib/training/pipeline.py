@@ -2,8 +2,10 @@
 
 For each branch: joint training -> projection onto real training ECGs -> the branch's own classifier
 -> its predictions. Then the fusion head over the three projected branches and its predictions, the
-black-box baseline with the same budget and its predictions, and the summary (the same evaluation
-as ``protoecg evaluate``). Each :class:`Stage` names the files it reads and writes in the run
+black-box baseline with the same budget and its predictions, the calibration of every model's
+probabilities on the validation fold, and the summary (the same evaluation as ``protoecg evaluate``).
+With ``PipelineConfig.pretrain_root`` the same pipeline first runs (cached) on that root, and the
+joint stages and the baseline start from its weights. Each :class:`Stage` names the files it reads and writes in the run
 directory (:class:`~protoecg_lib.runs.layout.RunLayout`); a stage whose outputs are all there is
 skipped, so an interrupted run resumes where it stopped. Under ``torchrun`` every rank runs the same
 stages in step (:mod:`~protoecg_lib.training.distributed`); a barrier ends each stage and only rank 0
@@ -13,6 +15,7 @@ writes files and the summary. ``protoecg train --stage``, the pipeline,
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import time
@@ -147,6 +150,14 @@ def run_pipeline(
                        verbose=verbose, progress=progress)
     ctx.say(f"protoecg pipeline ({ctx.config.preset}) on {ctx.device}\n{describe_source(ctx.data)}\n"
             f"run directory: {ctx.layout.root}")
+    if ctx.config.pretrain_root is not None:
+        from .cache import cached_run            # the cache runs pipelines: imported here, not at module level
+
+        t0 = time.perf_counter()
+        ctx.say(f"pretraining on {ctx.config.pretrain_root} (a cached run of the same settings there)")
+        ctx.pretrained = cached_run(ctx.config.pretrain_root,
+                                    config=dataclasses.replace(ctx.config, pretrain_root=None), verbose=verbose)
+        ctx.timings["pretraining"] = time.perf_counter() - t0
     stages = pipeline_stages(ctx.config, ctx.layout)
     summary, body = stages[-1], stages[:-1]
     run_stages(ctx, body)

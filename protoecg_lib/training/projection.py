@@ -10,7 +10,8 @@ prototypes at once.
 
 A :class:`~protoecg_lib.runs.records.PrototypeSource` per prototype records the source ``ecg_id``,
 class, window index, start sample and length at the input rate, similarity, the source ECG's
-labels, and duplicates (prototypes projected onto the same ECG window). A prototype whose class has no training positive cannot be projected: it
+labels, duplicates (prototypes projected onto the same ECG window) and, for a rhythm branch that reads
+beat timing, the source ECG's R peaks and RR intervals. A prototype whose class has no training positive cannot be projected: it
 keeps its learned value and the provenance says why (the official code silently zeroes it, §9.2b).
 
 The sweep runs in inference mode, 128 ECGs at a time; with ``torchrun`` every rank sweeps a block of
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from ..data.dataset import Split
+from ..data.rr import beat_timing
 from ..data.torchdata import as_batch
 from ..models import ProtoBranch
 from ..runs.records import PrototypeSource
@@ -92,7 +94,7 @@ def project_prototypes(
             index=j, branch=branch.name, label=labels[c], class_index=c, projected=True, ecg_id=ecg_id,
             source_labels=split.record_codes(row), window_index=w, start_sample=int(start_s),
             length_samples=int(length), sampling_rate=int(split.fs), similarity=float(best_score[j]),
-            duplicate_of=seen.get((ecg_id, w))))
+            duplicate_of=seen.get((ecg_id, w)), beat_timing=_beat_timing(branch, split, row)))
         seen.setdefault((ecg_id, w), j)
     return sources
 
@@ -130,6 +132,14 @@ def _sweep(branch: ProtoBranch, split: Split, batch_size: int, device: str, prog
             best_window = torch.where(better, win, best_window)
             best_patch = torch.where(better[:, None], chosen, best_patch)
     return best_score, best_row, best_window, best_patch
+
+
+def _beat_timing(branch: ProtoBranch, split: Split, row: int) -> dict | None:
+    """The source ECG's R peaks and RR intervals when the branch reads beat timing (else None)."""
+    if getattr(branch, "beat_encoder", None) is None:
+        return None
+    enc = branch.beat_encoder
+    return beat_timing(np.asarray(split.signals[row]), split.fs, lead=enc.lead, method=enc.method).to_dict()
 
 
 @torch.no_grad()

@@ -3,7 +3,8 @@
 Each :class:`Stage` names the run-directory files it reads and writes
 (:class:`~protoecg_lib.runs.layout.RunLayout`) and what it runs: joint training, projection, the
 classifier stage and predictions per branch, then the fusion head and its predictions, the black-box
-baseline and its predictions, and the summary (the same evaluation as ``protoecg evaluate``).
+baseline and its predictions, the calibration of every model's probabilities on the validation fold
+(:mod:`~protoecg_lib.training.calibrate`), and the summary (the same evaluation as ``protoecg evaluate``).
 :func:`pipeline_stages` lists them in order; :mod:`~protoecg_lib.training.pipeline` runs them.
 """
 from __future__ import annotations
@@ -28,7 +29,8 @@ from ..models.checkpoints import load_checkpoint, save_checkpoint
 from ..runs import Run, RunLayout, save_prototype_sources, source_summary, write_predictions
 from .baseline import train_baseline
 from .branch import train_branch
-from .config import PipelineConfig
+from .calibrate import calibrate_layout
+from .config import PipelineConfig, stage_config
 from .heads import branch_features, fusion_criterion, predict_logits, train_head
 from .projection import project_prototypes
 
@@ -56,6 +58,8 @@ class StageContext:
                  verbose: bool = True, progress: bool = False, init: Path | None = None):
         self.data, self.config, self.layout, self.device = data, config, layout, device
         self.resume, self.verbose, self.progress, self.init = resume, verbose, progress, init
+        #: the finished run on ``config.pretrain_root`` whose weights the joint stages and the baseline start from
+        self.pretrained: Run | None = None
         self.timings: dict[str, float] = {}
         self._models: dict[Path, torch.nn.Module] = {}
 
@@ -136,6 +140,12 @@ def format_summary_table(summary: dict) -> str:
         lines.append(row("ProtoECGNet fusion (71 labels)", summary["fusion"]))
     if summary.get("baseline"):
         lines.append(row("black-box ResNet1D-18 (71 labels)", summary["baseline"]))
+    for who in ("fusion", "baseline"):
+        cal = (summary.get(who) or {}).get("calibration")
+        if cal:
+            raw, c = cal["raw"], cal["calibrated"]
+            lines.append(f"{who}: ECE {raw['ece']:.3f} -> {c['ece']:.3f} calibrated; labels listed per ECG (median) "
+                         f"{raw['median_listed']:g} at sigmoid >= 0.5 -> {c['median_listed']:g} (true {cal['true_median']:g})")
     t = summary.get("timings_s", {})
     lines.append(f"wall time {t.get('total', float('nan')):.0f} s, peak memory {summary.get('peak_rss_mb', 0):.0f} MB")
     return "\n".join(lines)
@@ -159,16 +169,28 @@ def _joint(name: str, stage: str = "joint") -> Callable[[StageContext], None]:
     def run(ctx: StageContext) -> None:
         torch.manual_seed(ctx.config.seed)
         branch = _initial_branch(ctx, name)
-        ctx.say(f"[{name}] {stage} training: {branch.num_prototypes} prototypes, {branch.num_classes} labels")
-        train_branch(branch, ctx.data, stage, ctx.config.train[stage], ctx.layout.stage_dir(name, stage),
+        cfg = stage_config(ctx.config.train, stage, name)
+        ctx.say(f"[{name}] {stage} training: {branch.num_prototypes} prototypes, {branch.num_classes} labels, "
+                f"lr {cfg.lr:g}, up to {cfg.num_epochs} epochs" + _start_note(branch))
+        train_branch(branch, ctx.data, stage, cfg, ctx.layout.stage_dir(name, stage),
                      device=ctx.device, resume=ctx.resume, verbose=ctx.verbose, progress=ctx.progress,
                      log_path=ctx.layout.metrics)
         ctx.keep(ctx.layout.best(name, stage), branch)
     return run
 
 
+def _start_note(branch: ProtoBranch) -> str:
+    if branch.config.pretrained:
+        return "; backbone from ImageNet" if branch.imagenet_weights else "; backbone from scratch (no ImageNet weights)"
+    return ""
+
+
 def _initial_branch(ctx: StageContext, name: str) -> ProtoBranch:
-    """A new branch, or the ``--init`` checkpoint (a branch, or a feature extractor whose backbone is copied)."""
+    """A new branch, the ``--init`` checkpoint (a branch, or a feature extractor whose backbone is copied),
+    or the branch pretrained on ``config.pretrain_root`` (its joint stage's best weights)."""
+    if ctx.pretrained is not None and ctx.init is None:
+        ctx.say(f"[{name}] joint training starts from the weights pretrained on {ctx.config.pretrain_root}")
+        return load_checkpoint(ctx.pretrained.layout.best(name, "joint"))[0]
     branch = ProtoBranch(ctx.config.model.branches[name])
     if ctx.init is None:
         return branch
@@ -207,7 +229,7 @@ def _classifier(name: str) -> Callable[[StageContext], None]:
     def run(ctx: StageContext) -> None:
         branch = load_checkpoint(ctx.init)[0] if ctx.init else ctx.take(ctx.layout.projected(name))
         ctx.say(f"[{name}] classifier stage (last layer on frozen similarities)")
-        train_branch(branch, ctx.data, "classifier", ctx.config.train["classifier"],
+        train_branch(branch, ctx.data, "classifier", stage_config(ctx.config.train, "classifier", name),
                      ctx.layout.stage_dir(name, "classifier"), device=ctx.device, resume=ctx.resume,
                      verbose=ctx.verbose, log_path=ctx.layout.metrics)
         ctx.keep(ctx.layout.best(name, "classifier"), branch.eval())
@@ -270,6 +292,9 @@ def _feature_extractor(name: str | None) -> Callable[[StageContext], None]:
                                     dropout=bc.dropout, name=f"{name}-feature-extractor")
             folder = ctx.layout.stage_dir(name, "feature_extractor")
         base = BaselineNet(config)
+        if name is None and ctx.pretrained is not None:
+            base.load_state_dict(load_checkpoint(ctx.pretrained.layout.baseline)[0].state_dict())
+            ctx.say(f"[baseline] starts from the weights pretrained on {ctx.config.pretrain_root}")
         ctx.say(f"[{base.config.name}] plain ResNet-18 ({base.config.backbone}) on {len(base.labels)} labels, "
                 "same budget as joint training")
         train_baseline(base, ctx.data, ctx.config.train["feature_extractor"], folder, device=ctx.device,
@@ -283,8 +308,18 @@ def _baseline_predictions(ctx: StageContext) -> None:
     _write_split_predictions(ctx, base, "all", "baseline")
 
 
+def _calibration(ctx: StageContext) -> None:
+    """Calibrated probabilities for every model, fitted on its validation logits (issue 16)."""
+    cals = calibrate_layout(ctx.layout, ctx.data, ctx.config)
+    fused = cals.get("fusion")
+    if fused is not None:
+        ctx.say(f"[calibration] {len(cals)} models calibrated on the validation fold ({fused.method}, "
+                f"operating point {fused.info['operating_point']}); calibrated prob_ columns written")
+
+
 def _summary(ctx: StageContext) -> None:
     """Evaluate the run exactly as ``protoecg evaluate`` does and write ``summary.json``."""
+    from ..evaluation.diagnostics import prediction_diagnostics
     from ..evaluation.evaluate import evaluate_run
 
     run = Run(ctx.layout.root)
@@ -293,8 +328,16 @@ def _summary(ctx: StageContext) -> None:
     meta = json.loads(ctx.layout.config.read_text())
     summary = {"preset": ctx.config.preset, "device": ctx.device, "data": meta["data"], "branches": {},
                "evaluation": ctx.layout.evaluation("test").name}
+    if ctx.pretrained is not None:
+        summary["pretrained_on"] = {"root": ctx.config.pretrain_root, "run": str(ctx.pretrained.path)}
     for name in BRANCHES:
+        pred = run.predictions("test", name)
+        diag = prediction_diagnostics(name, "test", pred.y_true, pred.scores, pred.labels,
+                                      ctx.data.split("train", name).targets.sum(axis=0))
         summary["branches"][name] = {**_headline(models[name]),
+                                     "macro_auroc_trained": diag.macro_auroc_trained,
+                                     "labels_trained": diag.labels_trained,
+                                     "logit_correlation": diag.logit_correlation,
                                      "projection": source_summary(run.prototype_sources(name))}
     summary["fusion"] = {**models["fusion"], "per_branch": evaluation["fusion_per_branch"]}
     if "baseline" in models:
@@ -338,7 +381,13 @@ def pipeline_stages(config: PipelineConfig, layout: RunLayout) -> list[Stage]:
                   (L.predictions("val", "baseline"), L.predictions("test", "baseline")), _baseline_predictions),
         ]
         predictions += [L.predictions(s, "baseline") for s in ("val", "test")]
-    stages.append(Stage("summary", tuple(predictions), (L.evaluation("test"), L.summary), _summary))
+    reads = tuple(predictions)
+    if config.calibration is not None:
+        who = ["fusion", *BRANCHES] + (["baseline"] if config.baseline is not None else [])
+        calibrations = tuple(L.calibration(w) for w in who)
+        stages.append(Stage("calibration", tuple(predictions), calibrations, _calibration))
+        reads += calibrations
+    stages.append(Stage("summary", reads, (L.evaluation("test"), L.summary), _summary))
     return stages
 
 

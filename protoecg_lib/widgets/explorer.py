@@ -102,7 +102,7 @@ class ExplorerState:
         truth = set(ex.true_labels or [])
         show = set(ex.predicted) | truth | {e.label for e in ex.labels}
         rows = [{"label": c, "branch": branch_of(c), "probability": ex.probabilities[c],
-                 "predicted": ex.probabilities[c] >= ex.threshold, "true": c in truth} for c in show]
+                 "predicted": c in ex.predicted, "true": c in truth} for c in show]
         return pd.DataFrame(rows).sort_values("probability", ascending=False).set_index("label")
 
     def prototype_options(self, ecg_id: int, label: str) -> list[tuple[str, int]]:
@@ -205,7 +205,8 @@ def explanation_explorer(run, data=None, *, ecg_ids: Sequence[int] | None = None
             ex = state.explain(ecg_dd.value)
             table.value = table_html(state.predictions_table(ecg_dd.value))
             missed = sum(1 for e in ex.labels if not e.predicted)
-            note.value = (f"<i>{len(ex.predicted)} label(s) reach the threshold {ex.threshold:g}"
+            point = ex.operating_point or f"threshold {ex.threshold:g}"
+            note.value = (f"<i>{len(ex.predicted)} label(s) listed ({point})"
                           + (f"; {missed} true label(s) were missed and are listed after them" if missed else "")
                           + ". Pick a label to see the prototypes behind it.</i>")
             label_dd.options = state.label_options(ecg_dd.value)
