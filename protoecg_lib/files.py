@@ -6,7 +6,9 @@ folder, so the final rename never crosses a file system), are flushed and ``fsyn
 temporary file is renamed over the target with :func:`os.replace`, which is atomic on POSIX and
 Windows. A reader therefore sees the old file or the new one, never half of one; a process killed
 mid-write leaves at most a ``.<name>.<random>.tmp`` file, which :func:`remove_stale_temporaries`
-cleans up.
+cleans up. In a distributed run (``torchrun``) only rank 0 writes: on the other ranks
+:func:`atomic_write` returns without writing (:func:`writes_here`), so the ranks of one run never
+race on a file.
 
 :func:`file_lock` serialises processes (chapters executed in parallel, several ranks) on a lock file,
 with ``fcntl`` on POSIX and ``msvcrt`` on Windows, imported only when used.
@@ -23,11 +25,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "atomic_save_torch", "sha256_file",
+__all__ = ["writes_here", "atomic_write", "atomic_write_text", "atomic_write_json", "atomic_save_torch", "sha256_file",
            "sha256_bytes", "file_lock", "remove_stale_temporaries", "TEMP_SUFFIX"]
 
 TEMP_SUFFIX = ".tmp"
 _CHUNK = 1 << 20
+
+
+def writes_here() -> bool:
+    """False on the ranks other than 0 of an initialised ``torch.distributed`` process group."""
+    dist = sys.modules.get("torch.distributed")
+    return not (dist is not None and dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | Callable[[io.BufferedWriter], Any]) -> Path:
@@ -43,9 +51,11 @@ def atomic_write(path: str | os.PathLike, data: bytes | Callable[[io.BufferedWri
     Returns
     -------
     Path
-        ``path``.
+        ``path`` (not written on a distributed rank other than 0, see :func:`writes_here`).
     """
     path = Path(path)
+    if not writes_here():
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:

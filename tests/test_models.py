@@ -412,8 +412,7 @@ def test_config_errors():
 def test_row_conv_equals_dense_conv_outputs_and_gradients():
     torch.manual_seed(0)
     conv = RowConv2d(4, 6, 3, stride=2, padding=1)
-    assert conv.row_shortcut is False                 # off by default (no CPU speed-up)
-    conv.row_shortcut = True
+    assert conv.row_shortcut is True                  # on by default (tests/test_fast_paths.py)
     x = torch.randn(2, 4, 1, 21, requires_grad=True)
     y = conv(x)
     y.square().sum().backward()
@@ -434,8 +433,9 @@ def test_row_shortcut_keeps_branch_outputs():
     branch = ProtoBranch(get_preset("fast").branches["morphology"]).eval()
     x = _signals(2)
     with torch.no_grad():
+        assert set_row_shortcut(branch, False) == 16 + 3    # 16 3x3 convs + 3 downsample convs
         dense = branch(x).window_similarity
-        assert set_row_shortcut(branch, True) == 16 + 3     # 16 3x3 convs + 3 downsample convs
+        assert set_row_shortcut(branch, True) == 16 + 3
         row = branch(x).window_similarity
     torch.testing.assert_close(row, dense)
 

@@ -1,5 +1,9 @@
 """``protoecg pipeline`` and ``protoecg train``: the declared stages of
-:mod:`protoecg_lib.training.pipeline`, all of them or one."""
+:mod:`protoecg_lib.training.pipeline`, all of them or one.
+
+Both run distributed when started by ``torchrun --nproc_per_node N -m protoecg_lib ...``: each process
+joins the group (:func:`~protoecg_lib.training.distributed.init_from_env`), rank 0 prints and writes.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,18 +40,26 @@ def _check_args(args) -> None:
 
 def cmd_pipeline(args) -> int:
     """All stages in order (``protoecg pipeline``)."""
+    from ..training import distributed as dist
     from ..training.pipeline import run_pipeline
 
     _check_args(args)
     resolve_preset(args)
     config = _config(args)
-    run_pipeline(data=load_data(args), out=args.out, config=config, device=args.device, resume=not args.restart,
-                 progress=args.progress)
+    device = dist.init_from_env(args.device)
+    ok = False
+    try:
+        run_pipeline(data=_load_in_turn(args), out=args.out, config=config, device=device, resume=not args.restart,
+                     progress=args.progress, verbose=dist.is_main())
+        ok = True
+    finally:
+        dist.shutdown(wait=ok)
     return 0
 
 
 def cmd_train(args) -> int:
     """One stage of one branch (or the fusion head), reading earlier stages from the run directory."""
+    from ..training import distributed as dist
     from ..training.pipeline import open_context, run_stages
     from ..training.stages import optional_stages, pipeline_stages
 
@@ -56,17 +68,39 @@ def cmd_train(args) -> int:
     _check_args(args)
     resolve_preset(args)
     config = _config(args, stage=args.stage, base=_recorded_config(args))
-    ctx = open_context(data=load_data(args), out=args.out, config=config, device=args.device, resume=not args.restart,
-                       progress=args.progress, init=args.init, update_config=True)
-    name = "fusion" if args.stage == "fusion" else f"{args.branch}/{args.stage}"
-    stages = pipeline_stages(config, ctx.layout) + optional_stages(config, ctx.layout)
-    run_stages(ctx, stages, only={name})
+    device = dist.init_from_env(args.device)
+    ok = False
+    try:
+        ctx = open_context(data=_load_in_turn(args), out=args.out, config=config, device=device,
+                           resume=not args.restart, progress=args.progress, init=args.init, update_config=True,
+                           verbose=dist.is_main())
+        name = "fusion" if args.stage == "fusion" else f"{args.branch}/{args.stage}"
+        stages = pipeline_stages(config, ctx.layout) + optional_stages(config, ctx.layout)
+        run_stages(ctx, stages, only={name})
+        main, ok = dist.is_main(), True
+    finally:
+        dist.shutdown(wait=ok)
+    if not main:
+        return 0
     if args.stage == "feature_extractor":
         print(f"feature extractor written to {ctx.layout.best(args.branch, 'feature_extractor')}; start joint "
               "training from it with --stage joint --init that file")
     elif args.stage == "fusion":
         print(f"fusion model written to {ctx.layout.model}")
     return 0
+
+
+def _load_in_turn(args):
+    """The data of ``--root``; in a distributed run rank 0 loads first (it fills the signal cache) and the
+    other ranks then read the cache."""
+    from ..training import distributed as dist
+
+    if not dist.is_main():
+        dist.barrier()
+    data = load_data(args)
+    if dist.is_main():
+        dist.barrier()
+    return data
 
 
 def _recorded_config(args):

@@ -1,9 +1,11 @@
-"""Torch-facing view of a split: seeded, batched DataLoaders over in-memory tensors.
+"""Torch-facing view of a split: seeded, batched DataLoaders that stream from the signal cache.
 
 A batch is ``(signals (B, 12, T) float32, targets (B, C) float32, index (B,) long)`` where ``index``
-points into the split (``split.ecg_id[index]`` gives the records). The whole split lives in one
-tensor and a batch is gathered with a single indexing operation (no per-sample Python), which
-keeps a GPU fed; ``pin_memory`` is used when CUDA is available.
+points into the split (``split.ecg_id[index]`` gives the records). A batch is gathered with a single
+indexing operation (no per-sample Python) straight from the split's signals -- a read-only view of
+the memory-mapped cache -- so only the batch is ever copied into memory and a dataset larger than
+RAM trains (the operating system pages the cache in and out); ``in_memory=True`` holds one copy of
+the split instead. ``pin_memory`` is used when CUDA is available.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 from .dataset import Split
 
-__all__ = ["SplitDataset", "make_loader", "sample_weights", "as_batch"]
+__all__ = ["SplitDataset", "make_loader", "sample_weights", "as_batch", "gather_rows"]
 
 
 def as_batch(signals, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -21,19 +23,40 @@ def as_batch(signals, device: str | torch.device = "cpu") -> torch.Tensor:
     return torch.from_numpy(np.array(signals, dtype=np.float32)).to(device)
 
 
-class SplitDataset(Dataset):
-    """A split held as tensors; indexing with a list of indices returns a whole batch at once."""
+def gather_rows(signals, index: np.ndarray) -> np.ndarray:
+    """``signals[index]`` as a new float32 array, reading the rows in ascending order (sequential reads
+    of a memory map) and putting them back in ``index`` order."""
+    index = np.asarray(index, dtype=np.int64)
+    order = np.argsort(index, kind="stable")
+    rows = np.asarray(signals[index[order]], dtype=np.float32)        # fancy indexing copies the rows
+    out = np.empty_like(rows)
+    out[order] = rows
+    return out
 
-    def __init__(self, split: Split):
+
+class SplitDataset(Dataset):
+    """A split whose batches are read on demand; indexing with a list of indices returns a whole batch.
+
+    Parameters
+    ----------
+    split : Split
+    in_memory : bool
+        False (default): keep ``split.signals`` (the memory-mapped cache) and copy only each batch.
+        True: copy the whole split into one array first.
+    """
+
+    def __init__(self, split: Split, in_memory: bool = False):
         self.split = split
-        self.signals, self.targets = split.tensors()
+        self.signals = np.array(split.signals, dtype=np.float32) if in_memory else split.signals  # (N, 12, T)
+        self.targets = torch.from_numpy(np.array(split.targets, dtype=np.float32))              # (N, C)
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def __getitem__(self, index):
-        index = torch.as_tensor(index, dtype=torch.long)
-        return self.signals[index], self.targets[index], index
+        index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
+        signals = torch.from_numpy(gather_rows(self.signals, index.numpy()))
+        return signals, self.targets[index], index
 
 
 def sample_weights(targets: np.ndarray, class_weights: np.ndarray) -> np.ndarray:

@@ -6,8 +6,8 @@
 >>> out.logits.shape               # (B, 71), LABEL_SETS['all'] order
 >>> out.branches["morphology"].window_similarity.shape   # (B, P, 30)
 """
-from .backbones import (BasicBlock, ResNet18_1D, ResNet18_2D, RowConv2d, imagenet_key_map,
-                        load_imagenet_resnet18, set_row_shortcut)
+from .backbones import BasicBlock, ResNet18_1D, ResNet18_2D, imagenet_key_map, load_imagenet_resnet18
+from .rows import RowConv2d, fast_paths_enabled, set_fast_paths, set_row_shortcut
 from .beats import BeatEncoder
 from .branch import BranchOutput, LatentCentering, ProtoBranch, make_add_on
 from .config import (PRESET_NAMES, BranchConfig, ModelConfig, fast_config, get_preset, latent_length,
@@ -19,7 +19,7 @@ from .prototypes import (COSINE_EPS, SCALED_COSINE_EPS, PrototypeLayer, class_id
 __all__ = [
     "BranchConfig", "ModelConfig", "get_preset", "paper_config", "fast_config", "PRESET_NAMES",
     "latent_length", "scaled_cosine_scale",
-    "ResNet18_1D", "ResNet18_2D", "BasicBlock", "RowConv2d", "set_row_shortcut",
+    "ResNet18_1D", "ResNet18_2D", "BasicBlock", "RowConv2d", "set_row_shortcut", "set_fast_paths", "fast_paths_enabled",
     "imagenet_key_map", "load_imagenet_resnet18",
     "PrototypeLayer", "cosine_similarity", "scaled_cosine_similarity", "pool_windows",
     "class_identity", "last_layer_weights", "COSINE_EPS", "SCALED_COSINE_EPS",

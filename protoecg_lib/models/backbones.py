@@ -9,13 +9,11 @@
 T = 5000). Module names follow torchvision's ``resnet18`` (``conv1``, ``bn1``, ``layer1.0.conv1``, ...),
 which keeps :func:`load_imagenet_resnet18`'s name mapping short and readable.
 
-Height-1 shortcut: on a height-1 map a 3x3 convolution with padding 1 only ever multiplies real
-data by the middle kernel row (the other two rows see zero padding). :class:`RowConv2d` keeps the
-full ``(out, in, 3, 3)`` weight (ImageNet-compatible state dicts, the spec's parameter counts) and
-can compute with the middle row only: the same outputs and gradients with a third of the counted
-FLOPs. It is OFF by default: on CPU, oneDNN already skips the padded taps (measured: no speed-up,
-about 5% slower), so it is used to count the useful FLOPs (``benchmarks/bench_models.py``) and left
-as a switch (:func:`set_row_shortcut`) to try on GPUs.
+Row layout (default): every map after the stem has a single row, so both backbones run as
+``(B, C, 1, L)`` maps in channels-last order with the exact rewrites of :mod:`.rows` (the 2D
+3x3 convolutions with their middle kernel row, the 2D stem as a convolution over the leads as
+channels, 1D layers as 2D layers of height 1). Weights keep their shapes and names.
+``row_layout = False`` (or :func:`~protoecg_lib.models.rows.set_fast_paths`) gives the plain layers.
 """
 from __future__ import annotations
 
@@ -24,11 +22,13 @@ import warnings
 from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .rows import (RowBatchNorm1d, RowConv1d, RowConv2d, RowMaxPool1d, row_max_pool2d, set_row_shortcut, stem_as_rows,
+                   to_rows)
+
 __all__ = [
-    "RowConv2d", "set_row_shortcut", "BasicBlock", "ResNet18_1D", "ResNet18_2D",
+    "BasicBlock", "ResNet18_1D", "ResNet18_2D",
     "imagenet_key_map", "load_imagenet_resnet18", "try_load_imagenet_resnet18",
 ]
 
@@ -36,50 +36,18 @@ _NUM_LEADS = 12
 _BN_KEYS = ("weight", "bias", "running_mean", "running_var")
 
 
-class RowConv2d(nn.Conv2d):
-    """A Conv2d that, on height-1 inputs, computes with the one kernel row that sees data.
-
-    Identical to :class:`torch.nn.Conv2d` in parameters, state-dict keys, outputs and gradients.
-    For an input of height 1 with ``padding[0] == kernel_size[0] // 2`` (odd kernel height, no
-    dilation, zero padding), output row 0 only uses kernel row ``padding[0]``; the convolution is
-    then done with the ``(out, in, 1, kw)`` slice when ``row_shortcut`` is True (default False;
-    see the module notes and :func:`set_row_shortcut`).
-    """
-
-    row_shortcut: bool = False
-
-    def forward(self, x: Tensor) -> Tensor:  # x: (B, C_in, H, W)
-        kh = self.kernel_size[0]
-        ph = self.padding[0] if isinstance(self.padding, tuple) else None  # None for 'same'/'valid'
-        if (self.row_shortcut and ph is not None and x.shape[-2] == 1 and kh == 2 * ph + 1 and kh > 1
-                and self.dilation[0] == 1 and self.padding_mode == "zeros"):
-            weight = self.weight[:, :, ph:ph + 1, :]  # (C_out, C_in/groups, 1, kw)
-            return F.conv2d(x, weight, self.bias, (1, self.stride[1]), (0, self.padding[1]),
-                            (1, self.dilation[1]), self.groups)  # (B, C_out, 1, W')
-        return super().forward(x)
-
-
-def set_row_shortcut(model: nn.Module, enabled: bool) -> int:
-    """Switch the height-1 shortcut of every :class:`RowConv2d` in ``model``; returns how many."""
-    count = 0
-    for module in model.modules():
-        if isinstance(module, RowConv2d):
-            module.row_shortcut = bool(enabled)
-            count += 1
-    return count
-
-
 class BasicBlock(nn.Module):
     """ResNet BasicBlock in 1D or 2D (spec §2.1): conv3-BN-ReLU-conv3-BN, plus shortcut, ReLU.
 
     The shortcut is the identity, or a stride-``s`` 1-wide convolution + BN when the stride or the
-    channel count changes. Shapes: ``(B, C_in, [1,] T) -> (B, C_out, [1,] ceil(T / stride))``.
+    channel count changes. Shapes: ``(B, C_in, [1,] T) -> (B, C_out, [1,] ceil(T / stride))``; a 1D
+    block also takes the row layout ``(B, C_in, 1, T)`` (:mod:`.rows`).
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, dims: int) -> None:
         super().__init__()
         if dims == 1:
-            conv, bn = nn.Conv1d, nn.BatchNorm1d
+            conv, bn = RowConv1d, RowBatchNorm1d
         elif dims == 2:
             conv, bn = RowConv2d, nn.BatchNorm2d
         else:
@@ -134,18 +102,25 @@ class ResNet18_1D(nn.Module):
         super().__init__()
         self.base_width = base_width
         self.out_channels = 8 * base_width
-        self.conv1 = nn.Conv1d(_NUM_LEADS, base_width, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm1d(base_width)
+        self.row_layout = True
+        self.conv1 = RowConv1d(_NUM_LEADS, base_width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = RowBatchNorm1d(base_width)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool1d(3, stride=2, padding=1)
+        self.maxpool = RowMaxPool1d(3, stride=2, padding=1)
         self.layer1, self.layer2, self.layer3, self.layer4 = _stages(base_width, dims=1)
 
     def forward(self, signals: Tensor) -> Tensor:
-        """``signals (B, 12, T)`` -> feature map ``(B, 8w, L)``, ``L = latent_length(T)``."""
+        """``signals (B, 12, T)`` -> feature map ``(B, 8w, L)``, ``L = latent_length(T)``.
+
+        With ``row_layout`` (default) the layers run on ``(B, C, 1, L)`` channels-last maps
+        (exact, :mod:`.rows`) and the result is returned as a ``(B, 8w, L)`` view.
+        """
         _check_signals(signals, "ResNet18_1D")
-        x = self.maxpool(self.relu(self.bn1(self.conv1(signals))))  # (B, w, ceil(T/4))
-        x = self.layer2(self.layer1(x))                               # (B, 2w, ceil(T/8))
-        return self.layer4(self.layer3(x))                            # (B, 8w, L)
+        x = to_rows(signals) if self.row_layout else signals         # (B, 12, [1,] T)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))          # (B, w, [1,] ceil(T/4))
+        x = self.layer2(self.layer1(x))                               # (B, 2w, [1,] ceil(T/8))
+        x = self.layer4(self.layer3(x))                               # (B, 8w, [1,] L)
+        return x[:, :, 0] if self.row_layout else x                   # (B, 8w, L)
 
 
 class ResNet18_2D(nn.Module):
@@ -171,6 +146,7 @@ class ResNet18_2D(nn.Module):
         super().__init__()
         self.base_width = base_width
         self.out_channels = 8 * base_width
+        self.row_layout = True
         self.conv1 = nn.Conv2d(1, base_width, (_NUM_LEADS, 7), stride=(1, 2), padding=(0, 3), bias=False)
         self.bn1 = nn.BatchNorm2d(base_width)
         self.relu = nn.ReLU(inplace=True)
@@ -184,8 +160,12 @@ class ResNet18_2D(nn.Module):
     def forward(self, signals: Tensor) -> Tensor:
         """``signals (B, 12, T)`` -> feature map ``(B, 8w, 1, L)``, ``L = latent_length(T)``."""
         _check_signals(signals, "ResNet18_2D")
-        x = signals.unsqueeze(1)                                      # (B, 1, 12, T)
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))          # (B, w, 1, ceil(T/4))
+        if self.row_layout:   # the stem over the leads as channels, channels-last maps (exact, :mod:`.rows`)
+            x = stem_as_rows(self.conv1, to_rows(signals))            # (B, w, 1, ceil(T/2))
+            x = row_max_pool2d(self.maxpool, self.relu(self.bn1(x)))  # (B, w, 1, ceil(T/4))
+        else:
+            x = self.conv1(signals.unsqueeze(1))                      # (B, 1, 12, T) -> (B, w, 1, ceil(T/2))
+            x = self.maxpool(self.relu(self.bn1(x)))                  # (B, w, 1, ceil(T/4))
         x = self.layer3(self.layer2(self.layer1(x)))                  # (B, 4w, 1, ceil(T/16))
         return self.layer4(self.dropout(x))                           # (B, 8w, 1, L)
 

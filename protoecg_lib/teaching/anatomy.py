@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from ..evaluation.metrics import auroc_per_label
 from ..models.prototypes import pool_windows
+from ..models.rows import set_fast_paths
 from ..arrays import as_numeric
 
 __all__ = ["layer_shapes", "parameter_counts", "pooled_similarities", "class_scores", "pooled_auroc", "POOLS"]
@@ -49,8 +50,11 @@ def layer_shapes(module: nn.Module, x: Tensor, names: Sequence[str] | None = Non
     DataFrame
         One row per call (a module called twice appears twice), columns ``layer``, ``module``
         (class name), ``output_shape`` (tuple) and ``parameters`` (trainable, of that module); the
-        first row is the ``input``. The forward runs without gradients; the module's train/eval
-        mode is left as it was.
+        first row is the ``input``. The forward runs without gradients and with the plain layers
+        (the shapes the spec describes: ``(B, C, L)`` in 1D, the 2D stem as a module call; the
+        default fast paths compute the same values on ``(B, C, 1, L)`` maps, see
+        :mod:`protoecg_lib.models.rows`); the module's train/eval mode and fast paths are left as
+        they were.
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"layer_shapes needs an nn.Module, got {type(module).__name__}")
@@ -76,12 +80,19 @@ def layer_shapes(module: nn.Module, x: Tensor, names: Sequence[str] | None = Non
         return hook
 
     handles = [m.register_forward_hook(hook_for(n)) for n, m in targets]
+    flags = {m: (getattr(m, "row_layout", None), getattr(m, "row_shortcut", None)) for m in module.modules()}
+    set_fast_paths(module, False)
     try:
         with torch.no_grad():
             module(x)
     finally:
         for h in handles:
             h.remove()
+        for m, (layout, shortcut) in flags.items():
+            if layout is not None:
+                m.row_layout = layout
+            if shortcut is not None:
+                m.row_shortcut = shortcut
     return pd.DataFrame(rows, columns=["layer", "module", "output_shape", "parameters"])
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..data.dataset import PTBXL, Split
-from ..data.torchdata import SplitDataset, make_loader
+from ..data.torchdata import SplitDataset
 from ..device import pick_device
+from . import distributed as dist
 from .config import TrainConfig
+from .heads import predict_logits
 from .loop import StageResult, autocast, fit_epochs, validation_record
 from .losses import weighted_bce
 
@@ -49,32 +50,35 @@ def train_baseline(
     torch.manual_seed(cfg.seed)
     model.to(device)
     pos_weight = torch.as_tensor(train_split.class_weights(cfg.class_weights), dtype=torch.float32).to(device)
-    train_ds = SplitDataset(train_split)
-    val_x = torch.from_numpy(np.array(val_split.signals, dtype=np.float32))
+    train_ds = SplitDataset(train_split)                          # streams batches from the cache
     val_t = torch.as_tensor(val_split.targets)
     use_amp = cfg.amp and device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     best = {}
+    shard = dist.BatchShard()
 
     def run_epoch(epoch, optimizer):
-        total, n = 0.0, 0
-        for x, y, _ in make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch):
+        sums = torch.zeros(2, dtype=torch.float64)                # loss * b, b
+        for batch in dist.epoch_batches(len(train_ds), cfg.batch_size, seed=cfg.seed * 1000 + epoch):
+            index, shard.offset, shard.total = dist.shard_batch(batch)
+            x, y, _ = train_ds[index]
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with autocast(device, use_amp):
-                logits = model(x)
-            loss = weighted_bce(logits.float(), y, pos_weight)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            optimizer.zero_grad(set_to_none=True)                 # before the forward (frees last step's grads)
+            with dist.sharded_batch(model, shard), autocast(device, use_amp):
+                logits = net(x)
+            loss = weighted_bce(logits.float(), y, pos_weight) if len(x) else logits.sum() * 0.0
+            scale = len(index) * dist.world_size() / max(shard.total, 1)
+            scaler.scale(loss * scale if scale != 1.0 else loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            total += float(loss.detach()) * len(x)
-            n += len(x)
-        return {"train_loss": total / max(n, 1), "train_terms": {}}
+            sums[0] += float(loss.detach()) * len(x)
+            sums[1] += len(x)
+        sums = dist.all_reduce_sum(sums)
+        return {"train_loss": float(sums[0]) / max(float(sums[1]), 1.0), "train_terms": {}}
 
     def evaluate():
         model.eval()
-        logits = torch.cat([model(val_x[s:s + cfg.eval_batch_size].to(device)).float().cpu()
-                            for s in range(0, len(val_x), cfg.eval_batch_size)])
+        logits = torch.from_numpy(predict_logits(model, val_split.signals, cfg.eval_batch_size, device)).float()
         return validation_record(val_split.targets, logits, val_t, pos_weight.cpu())
 
     def on_best(epoch, record):
@@ -85,11 +89,14 @@ def train_baseline(
 
     params = list(model.parameters())
     model.requires_grad_(True)
+    net = dist.wrap_ddp(model, device)                            # the model itself on one process
     result = fit_epochs(module=model, params=params, cfg=cfg, run_epoch=run_epoch, evaluate=evaluate,
                         set_modes=model.train, out_dir=out_dir, on_best=on_best,
                         tag={"branch": model.config.name, "stage": "feature_extractor"}, resume=resume,
                         stop_after=stop_after, verbose=verbose, log_path=None if log_path is None else Path(log_path))
+    del net
     finished = stop_after is None or result.epochs_run >= cfg.num_epochs or result.stopped_early
+    dist.barrier()                                                # rank 0 has written best.pt
     if finished:
         if "sd" in best:
             model.load_state_dict(best["sd"])

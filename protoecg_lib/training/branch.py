@@ -25,20 +25,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..data.dataset import PTBXL, Split
-from ..data.torchdata import SplitDataset, make_loader
+from ..data.torchdata import SplitDataset
 from ..device import pick_device
 from ..models import ProtoBranch
+from . import distributed as dist
 from .config import TrainConfig
-from .heads import branch_features, train_head
+from .heads import branch_features, predict_logits, train_head
 from .loop import StageResult, autocast, fit_epochs, validation_record
 from .objective import PrototypeLoss
 
-__all__ = ["set_stage", "train_branch"]
+__all__ = ["set_stage", "joint_step", "train_branch"]
+
+_TERMS = ("cls", "clst", "sep", "spars", "div", "cnrst")
 
 
 # --------------------------------------------------------------------------- stages and freezing
@@ -69,6 +71,42 @@ def set_stage(branch: ProtoBranch, stage: str) -> list[nn.Parameter]:
     for m in trained_modules:
         m.train()
     return params
+
+
+# --------------------------------------------------------------------------- one step
+
+def joint_step(model: nn.Module, branch: ProtoBranch, criterion: PrototypeLoss, optimizer: torch.optim.Optimizer,
+               scaler: torch.amp.GradScaler, signals: torch.Tensor, targets: torch.Tensor, *,
+               use_amp: bool = False, loss_scale: float = 1.0) -> tuple[torch.Tensor, dict]:
+    """One optimisation step of the ``prototypes`` or ``joint`` stage (spec §3, §4.1) on a batch.
+
+    Parameters
+    ----------
+    model : nn.Module
+        ``branch`` itself, or its DistributedDataParallel wrapper.
+    signals : Tensor, shape (B, 12, T)
+    targets : Tensor, shape (B, C)
+    loss_scale : float
+        Multiplies the loss before ``backward`` (``n_rank * world / n_batch`` in a distributed run,
+        so that the averaged gradient is the whole batch's; 1 on one process).
+
+    Returns
+    -------
+    loss : Tensor, scalar (detached, unscaled)
+    terms : dict of detached unweighted loss terms
+    """
+    optimizer.zero_grad(set_to_none=True)      # before the forward: the last step's gradients are freed first
+    with autocast(str(signals.device), use_amp):
+        out = model(signals)
+    prototypes = branch.prototype_layer.prototypes
+    if len(signals):
+        loss, terms = criterion(out.logits.float(), out.similarity.float(), prototypes, targets)
+    else:                                      # an empty shard of a short last batch: no loss, same graph
+        loss, terms = out.logits.sum() * 0.0 + prototypes.sum() * 0.0, {}
+    scaler.scale(loss * loss_scale if loss_scale != 1.0 else loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach(), terms
 
 
 # --------------------------------------------------------------------------- branch stages
@@ -139,53 +177,53 @@ def train_branch(
                                           on_best, tag, resume, stop_after, verbose, log_path)
     elif stage in ("joint", "prototypes"):
         params = set_stage(branch, stage)
-        train_ds = SplitDataset(train_split)
-        val_x = torch.from_numpy(np.array(val_split.signals, dtype=np.float32))
+        train_ds = SplitDataset(train_split)                      # streams batches from the cache
         val_t = torch.as_tensor(val_split.targets)
         use_amp = cfg.amp and device.startswith("cuda")
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+        model = dist.wrap_ddp(branch, device)                     # the branch itself on one process
+        shard = dist.BatchShard()
 
         def run_epoch(epoch, optimizer):
-            loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch)
-            total, n, sums = 0.0, 0, {}
-            if progress:
+            batches = dist.epoch_batches(len(train_ds), cfg.batch_size, seed=cfg.seed * 1000 + epoch)
+            if progress and dist.is_main():
                 from tqdm.auto import tqdm
 
-                loader = tqdm(loader, desc=f"{branch.name} {stage} epoch {epoch + 1}", leave=False)
-            for x, y, _ in loader:
+                batches = tqdm(batches, desc=f"{branch.name} {stage} epoch {epoch + 1}", leave=False)
+            sums = torch.zeros(8, dtype=torch.float64)            # loss * b, b, then the six terms * b
+            for batch in batches:
+                index, shard.offset, shard.total = dist.shard_batch(batch)
+                x, y, _ = train_ds[index]
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                with autocast(device, use_amp):
-                    out = branch(x)
-                loss, terms = criterion(out.logits.float(), out.similarity.float(),
-                                        branch.prototype_layer.prototypes, y)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                b = len(x)
-                total += float(loss.detach()) * b
-                n += b
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) * b
-            return {"train_loss": total / max(n, 1), "train_terms": {k: v / max(n, 1) for k, v in sums.items()}}
+                with dist.sharded_batch(branch, shard):
+                    loss, terms = joint_step(model, branch, criterion, optimizer, scaler, x, y, use_amp=use_amp,
+                                             loss_scale=len(index) * dist.world_size() / max(shard.total, 1))
+                b = len(index)
+                sums[0] += float(loss) * b
+                sums[1] += b
+                for i, k in enumerate(_TERMS):
+                    sums[2 + i] += float(terms.get(k, 0.0)) * b
+            sums = dist.all_reduce_sum(sums)
+            n = max(float(sums[1]), 1.0)
+            return {"train_loss": float(sums[0]) / n,
+                    "train_terms": {k: float(sums[2 + i]) / n for i, k in enumerate(_TERMS)}}
 
         def evaluate():
             branch.eval()
-            logits = []
-            for start in range(0, len(val_x), cfg.eval_batch_size):
-                with autocast(device, use_amp):
-                    logits.append(branch(val_x[start:start + cfg.eval_batch_size].to(device)).logits.float().cpu())
-            logits = torch.cat(logits)
+            logits = torch.from_numpy(predict_logits(lambda x: branch(x).logits, val_split.signals,
+                                                     cfg.eval_batch_size, device)).float()
             return validation_record(val_split.targets, logits, val_t, criterion.pos_weight.cpu())
 
         result = fit_epochs(module=branch, params=params, cfg=cfg, run_epoch=run_epoch, evaluate=evaluate,
                             set_modes=lambda: set_stage(branch, stage), out_dir=out_dir, on_best=on_best,
                             tag=tag, resume=resume, stop_after=stop_after, verbose=verbose, log_path=log_path)
+        del model
     else:
         raise ValueError(f"train_branch trains 'prototypes', 'joint' or 'classifier', not {stage!r}")
 
     # leave the branch at its best epoch, frozen and in eval mode
     finished = stop_after is None or result.epochs_run >= cfg.num_epochs or result.stopped_early
+    dist.barrier()                                                # rank 0 has written best.pt
     if finished:
         if best_path is not None and best_path.is_file():
             best_model, _ = load_checkpoint(best_path)

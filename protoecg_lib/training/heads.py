@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from ..data.torchdata import as_batch
 from ..files import atomic_save_torch
 from ..models import ProtoBranch
+from . import distributed as dist
 from .config import TrainConfig
 from .loop import StageResult, fit_epochs, validation_record
 from .losses import fusion_loss
@@ -23,22 +24,35 @@ from .losses import fusion_loss
 __all__ = ["train_head", "fusion_criterion", "branch_features", "predict_logits"]
 
 
-@torch.no_grad()
+def _sharded_outputs(fn: Callable[[Tensor], Tensor], signals, batch_size: int, device) -> Tensor:
+    """``fn`` over batches of ``signals`` in inference mode, on this rank's block of rows (all of them on
+    one process), gathered over ranks in row order: ``(N, ...)`` float32 on the CPU."""
+    start, stop = dist.local_block(len(signals))
+    outs = []
+    with torch.inference_mode():
+        for s in range(start, stop, batch_size):
+            x = as_batch(signals[s:min(s + batch_size, stop)], device)
+            outs.append(fn(x).float().cpu())
+    local = torch.cat(outs) if outs else None
+    if dist.is_distributed():
+        if local is None:   # an empty block still joins the gather, with the right trailing shape
+            with torch.inference_mode():
+                local = fn(as_batch(signals[:1], device)).float().cpu()[:0]
+        return dist.gather_rows(local.clone())
+    return local.clone()     # a normal tensor (usable in autograd), not an inference-mode one
+
+
 def predict_logits(model: Callable[[Tensor], Tensor], signals, batch_size: int = 128,
                    device: str = "cpu") -> np.ndarray:
     """Logits ``(N, C)`` float64 of ``model(signals) -> logits`` over a whole array, batched.
 
-    Rank-based metrics should use these rather than probabilities: ``sigmoid`` saturates to exactly
-    0 or 1 for large logits and turns distinct scores into ties.
+    Runs in inference mode; in a distributed run every rank computes its block of rows and all get
+    the whole array. Rank-based metrics should use these rather than probabilities: ``sigmoid``
+    saturates to exactly 0 or 1 for large logits and turns distinct scores into ties.
     """
-    outs = []
-    for start in range(0, len(signals), batch_size):
-        x = as_batch(signals[start:start + batch_size], device)
-        outs.append(model(x).float().cpu().double())   # float64 on the CPU: MPS holds no float64
-    return torch.cat(outs).numpy()
+    return _sharded_outputs(model, signals, batch_size, device).cpu().double().numpy()   # float64 on the CPU only
 
 
-@torch.no_grad()
 def branch_features(branch: ProtoBranch, signals, batch_size: int = 128, device: str | None = None) -> Tensor:
     """Pooled similarities ``(N, P)`` (float32, on the CPU) of a frozen branch (eval mode) over an array of ECGs.
 
@@ -48,15 +62,11 @@ def branch_features(branch: ProtoBranch, signals, batch_size: int = 128, device:
     if device is not None and torch.device(device) != own and not (torch.device(device).type == own.type == "cuda"):
         raise ValueError(f"branch_features: the branch is on {own} but device={device!r} was asked for; "
                          f"move it first (branch.to({device!r})) or leave device unset")
-    device = own
     was_training = branch.training
     branch.eval()
-    outs = []
-    for start in range(0, len(signals), batch_size):
-        x = as_batch(signals[start:start + batch_size], device)
-        outs.append(branch(x).similarity.float().cpu())
+    feats = _sharded_outputs(lambda x: branch(x).similarity, signals, batch_size, own)
     branch.train(was_training)
-    return torch.cat(outs)
+    return feats
 
 
 def train_head(

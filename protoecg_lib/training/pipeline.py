@@ -7,7 +7,9 @@ probabilities on the validation fold, and the summary (the same evaluation as ``
 With ``PipelineConfig.pretrain_root`` the same pipeline first runs (cached) on that root, and the
 joint stages and the baseline start from its weights. Each :class:`Stage` names the files it reads and writes in the run
 directory (:class:`~protoecg_lib.runs.layout.RunLayout`); a stage whose outputs are all there is
-skipped, so an interrupted run resumes where it stopped. ``protoecg train --stage``, the pipeline,
+skipped, so an interrupted run resumes where it stopped. Under ``torchrun`` every rank runs the same
+stages in step (:mod:`~protoecg_lib.training.distributed`); a barrier ends each stage and only rank 0
+writes files and the summary. ``protoecg train --stage``, the pipeline,
 :func:`~protoecg_lib.training.cache.cached_run` and the tests' tiny runs all go through
 :func:`run_stages`.
 """
@@ -27,6 +29,7 @@ from ..device import pick_device
 from ..files import atomic_write_json
 from ..runs import Run, RunLayout, damaged_files, forget_files, record_files
 from ..runs.manifest import manifest_entry
+from . import distributed as dist
 from .config import PipelineConfig, pipeline_config
 from .stages import Stage, StageContext, format_summary_table, pipeline_stages, timed
 
@@ -58,10 +61,18 @@ def open_context(root=None, preset="fast", out=None, *, config=None, data=None, 
     if out is None:
         raise ValueError("a run needs an output folder (out=...)")
     config = config or pipeline_config(preset)
-    ds = data if data is not None else load_ptbxl(root)
+    if data is None:
+        if not dist.is_main():
+            dist.barrier()          # rank 0 fills the signal cache first; the other ranks then read it
+        ds = load_ptbxl(root)
+        if dist.is_main():
+            dist.barrier()
+    else:
+        ds = data
     ctx = StageContext(ds, config, RunLayout(out), device or pick_device(), resume=resume, verbose=verbose,
                        progress=progress, init=None if init is None else Path(init))
     _start_run(ctx, update=update_config)
+    dist.barrier()
     return ctx
 
 
@@ -80,15 +91,17 @@ def run_stages(ctx: StageContext, stages: list[Stage], *, only: set[str] | None 
         if only is not None and stage.name not in only:
             continue
         damaged = damaged_files(ctx.layout, stage.writes)
+        dist.barrier()                # distributed: every rank has looked before rank 0 removes anything
         if damaged:   # a file changed since the stage wrote it: the stage runs again from its start
             path, problem = damaged[0]
             ctx.say(f"[{stage.name}] {path} {problem}: running the stage again from its start")
-            forget_files(ctx.layout, stage.writes)
-            for p in stage.writes:
-                p.unlink(missing_ok=True)
+            if dist.is_main():
+                forget_files(ctx.layout, stage.writes)
+                for p in stage.writes:
+                    p.unlink(missing_ok=True)
         elif ctx.resume and stage.done():
             ctx.say(f"[{stage.name}] already done in {ctx.layout.root}")
-            if any(manifest_entry(ctx.layout, p) is None for p in stage.writes):
+            if dist.is_main() and any(manifest_entry(ctx.layout, p) is None for p in stage.writes):
                 record_files(ctx.layout, stage.writes, stage.name)    # a run from before the manifest
             continue
         missing = [] if (ctx.init is not None and only is not None) else stage.missing_inputs()
@@ -97,7 +110,9 @@ def run_stages(ctx: StageContext, stages: list[Stage], *, only: set[str] | None 
             raise FileNotFoundError(f"stage {stage.name!r} needs {missing[0]}, which is missing: run the "
                                     f"{first!r} stage first (or the whole pipeline) with the same --out")
         timed(ctx, stage.name, lambda s=stage: s.run(ctx))
-        record_files(ctx.layout, stage.writes, stage.name)
+        if dist.is_main():          # in a distributed run rank 0 wrote the stage's files
+            record_files(ctx.layout, stage.writes, stage.name)
+        dist.barrier()
         ran.append(stage.name)
     return ran
 
@@ -147,7 +162,8 @@ def run_pipeline(
     summary, body = stages[-1], stages[:-1]
     run_stages(ctx, body)
     ctx.timings["total"] = time.perf_counter() - t_start
-    if not (ctx.resume and summary.done()):
-        summary.run(ctx)
+    if dist.is_main() and not (ctx.resume and summary.done()):
+        summary.run(ctx)            # reads the prediction files: rank 0 only
         record_files(ctx.layout, summary.writes, summary.name)
+    dist.barrier()
     return Run(ctx.layout.root)

@@ -13,6 +13,9 @@ class, window index, start sample and length at the input rate, similarity, the 
 labels, duplicates (prototypes projected onto the same ECG window) and, for a rhythm branch that reads
 beat timing, the source ECG's R peaks and RR intervals. A prototype whose class has no training positive cannot be projected: it
 keeps its learned value and the provenance says why (the official code silently zeroes it, §9.2b).
+
+The sweep runs in inference mode, 128 ECGs at a time; with ``torchrun`` every rank sweeps a block of
+the split and the bests are reduced over ranks (:func:`~protoecg_lib.training.distributed.reduce_best`).
 """
 from __future__ import annotations
 
@@ -24,20 +27,24 @@ from ..data.rr import beat_timing
 from ..data.torchdata import as_batch
 from ..models import ProtoBranch
 from ..runs.records import PrototypeSource
+from . import distributed as dist
 
 __all__ = ["project_prototypes", "source_similarities"]
 
 
-@torch.no_grad()
 def project_prototypes(
     branch: ProtoBranch,
     split: Split,
     *,
-    batch_size: int = 64,
+    batch_size: int = 128,
     device: str = "cpu",
     progress: bool = False,
 ) -> list[dict]:
     """Project every prototype of ``branch`` onto its best training window (spec §5), in place.
+
+    The sweep runs in inference mode. In a distributed run each rank sweeps its contiguous block of
+    the split and the per-prototype bests are reduced over ranks (highest similarity, ties to the
+    first ECG in split order: the one-process result).
 
     Parameters
     ----------
@@ -57,39 +64,17 @@ def project_prototypes(
     if tuple(split.labels) != tuple(branch.labels):
         raise ValueError(f"projection needs the {branch.name!r} label set; got a split with {len(split.labels)} labels")
     branch.eval().to(device)
-    proto_class = branch.prototype_class.to(device)                # (P,)
     num_p, num_samples = branch.num_prototypes, split.signals.shape[-1]
-    best_score = torch.full((num_p,), -float("inf"), device=device)
-    best_row = torch.full((num_p,), -1, dtype=torch.long, device=device)
-    best_window = torch.zeros(num_p, dtype=torch.long, device=device)
-    best_patch = torch.zeros(num_p, branch.prototype_layer.window_size, device=device)
-    targets = torch.as_tensor(split.targets, device=device)
-    starts = range(0, len(split), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=f"projecting {branch.name}", unit="batch")
-    for start in starts:
-        x = as_batch(split.signals[start:start + batch_size], device)
-        out = branch(x)
-        score, window = out.window_similarity.float().max(dim=2)   # (B, P) best window per ECG
-        eligible = targets[start:start + len(x)][:, proto_class] > 0   # (B, P) ECG carries the class
-        score = torch.where(eligible, score, torch.full_like(score, -float("inf")))
-        batch_best, batch_row = score.max(dim=0)                    # (P,), (P,) first max in the batch
-        better = batch_best > best_score                            # strictly greater replaces
-        if better.any():
-            patches = branch.latent_windows(out.latent).float()      # (B, W, K)
-            cols = torch.arange(num_p, device=device)
-            win = window[batch_row, cols]                           # (P,)
-            chosen = patches[batch_row, win]                        # (P, K)
-            best_score = torch.where(better, batch_best, best_score)
-            best_row = torch.where(better, batch_row + start, best_row)
-            best_window = torch.where(better, win, best_window)
-            best_patch = torch.where(better[:, None], chosen, best_patch)
+    with torch.inference_mode():
+        best_score, best_row, best_window, best_patch = _sweep(branch, split, batch_size, device, progress)
+    best_score, best_row, best_window, best_patch = (t.clone() for t in (best_score, best_row, best_window, best_patch))
+    best_score, best_row, best_window, best_patch = dist.reduce_best(best_score, best_row, best_window, best_patch)
+    proto_class = branch.prototype_class
     projected = best_row >= 0
     if projected.any():
         idx = torch.nonzero(projected).flatten()
-        branch.set_prototypes(best_patch[idx], idx)
+        with torch.no_grad():
+            branch.set_prototypes(best_patch[idx], idx)
 
     sources, seen = [], {}
     labels = branch.labels
@@ -112,6 +97,41 @@ def project_prototypes(
             duplicate_of=seen.get((ecg_id, w)), beat_timing=_beat_timing(branch, split, row)))
         seen.setdefault((ecg_id, w), j)
     return sources
+
+
+def _sweep(branch: ProtoBranch, split: Split, batch_size: int, device: str, progress: bool):
+    """Best eligible (score, row, window, patch) per prototype over this rank's block of the split."""
+    proto_class = branch.prototype_class.to(device)                # (P,)
+    num_p = branch.num_prototypes
+    best_score = torch.full((num_p,), -float("inf"), device=device)
+    best_row = torch.full((num_p,), -1, dtype=torch.long, device=device)
+    best_window = torch.zeros(num_p, dtype=torch.long, device=device)
+    best_patch = torch.zeros(num_p, branch.prototype_layer.window_size, device=device)
+    targets = torch.as_tensor(split.targets, device=device)
+    first, stop = dist.local_block(len(split))
+    starts = range(first, stop, batch_size)
+    if progress and dist.is_main():
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"projecting {branch.name}", unit="batch")
+    for start in starts:
+        x = as_batch(split.signals[start:min(start + batch_size, stop)], device)
+        out = branch(x)
+        score, window = out.window_similarity.float().max(dim=2)   # (B, P) best window per ECG
+        eligible = targets[start:start + len(x)][:, proto_class] > 0   # (B, P) ECG carries the class
+        score = torch.where(eligible, score, torch.full_like(score, -float("inf")))
+        batch_best, batch_row = score.max(dim=0)                    # (P,), (P,) first max in the batch
+        better = batch_best > best_score                            # strictly greater replaces
+        if better.any():
+            patches = branch.latent_windows(out.latent).float()      # (B, W, K)
+            cols = torch.arange(num_p, device=device)
+            win = window[batch_row, cols]                           # (P,)
+            chosen = patches[batch_row, win]                        # (P, K)
+            best_score = torch.where(better, batch_best, best_score)
+            best_row = torch.where(better, batch_row + start, best_row)
+            best_window = torch.where(better, win, best_window)
+            best_patch = torch.where(better[:, None], chosen, best_patch)
+    return best_score, best_row, best_window, best_patch
 
 
 def _beat_timing(branch: ProtoBranch, split: Split, row: int) -> dict | None:
