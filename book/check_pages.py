@@ -45,7 +45,7 @@ STDERR = re.compile(r"class=\"[^\"]*\boutput stderr\b")
 DISPLAY_MATH = re.compile(r"<div class=\"math notranslate nohighlight\"")
 FILE_AS_HOST = re.compile(r"\.(md|py|ipynb|txt|json|csv|toml|ya?ml|cfg|ini|sh)$", re.IGNORECASE)
 DEFAULT_PAGES = ["book/intro.html", "notebooks/01_ptbxl_and_its_labels.html",
-                 "notebooks/10_case_based_explanations.html", "book/method.html"]
+                 "notebooks/10_case_based_explanations.html", "book/method.html", "book/results.html"]
 MATH_MARK = "protoecg-mathcheck"
 # Measures every display equation once MathJax has typeset the page; the result goes into an attribute.
 MATH_PROBE = """

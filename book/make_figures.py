@@ -2,7 +2,9 @@
 
 Usage: python book/make_figures.py OUT_DIR   (book/build.sh writes into the staged copy's book/figures)
 Writes architecture_paper.png and architecture_fast.png: :func:`protoecg_lib.plotting.plot_architecture`
-of each preset, every shape and count measured on the model itself.
+of each preset, every shape and count measured on the model itself; and results_runs.md, the table of
+the results page rendered from the committed run records in book/data/results
+(:func:`protoecg_lib.runs.results.results_table`).
 """
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ import sys
 from pathlib import Path
 
 from protoecg_lib.plotting import plot_architecture
+from protoecg_lib.runs.results import load_result_records, results_table
+
+RECORDS = Path(__file__).parent / "data" / "results"
 
 
 def main(argv: list[str]) -> int:
@@ -22,6 +27,9 @@ def main(argv: list[str]) -> int:
         path = out / f"architecture_{preset}.png"
         plot_architecture(preset).savefig(path, dpi=120, facecolor="white")
         print(f"make_figures: {path}")
+    table = out / "results_runs.md"
+    table.write_text(results_table(load_result_records(RECORDS)))
+    print(f"make_figures: {table} ({len(load_result_records(RECORDS))} run records)")
     return 0
 
 

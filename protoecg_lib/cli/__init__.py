@@ -2,7 +2,7 @@
 
 Groups: ``data`` (summary, download, synth), ``train``, ``pipeline``, ``calibrate``, ``evaluate``, ``diagnose``,
 ``explain`` (an ECG of the run's data, or ``--record`` any WFDB record), ``predict`` (records' probabilities),
-``quality``, ``run pack``.
+``quality``, ``run pack``, ``run record``.
 Each sub-command imports what it needs when it runs, so ``protoecg --help`` is instant.
 """
 from __future__ import annotations

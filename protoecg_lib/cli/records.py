@@ -1,5 +1,5 @@
-"""``protoecg explain --record``, ``protoecg predict`` and ``protoecg run pack``: a run on one's own ECGs,
-and a run packed for others."""
+"""``protoecg explain --record``, ``protoecg predict``, ``protoecg run pack`` and ``protoecg run record``:
+a run on one's own ECGs, a run packed for others, and its headline figures as a small record."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .errors import UsageError
 
-__all__ = ["add_record_commands", "cmd_explain_record", "cmd_predict", "cmd_run_pack"]
+__all__ = ["add_record_commands", "cmd_explain_record", "cmd_predict", "cmd_run_pack", "cmd_run_record"]
 
 
 def add_record_commands(sub) -> None:
@@ -29,6 +29,16 @@ def add_record_commands(sub) -> None:
     p.add_argument("--out", type=Path, default=None, help="archive to write (default: RUN.tar.gz beside RUN)")
     p.add_argument("--include-state", action="store_true", help="also pack the resume states (state.pt)")
     p.set_defaults(func=cmd_run_pack)
+    p = rsub.add_parser("record", help="RUN -> a small JSON of its headline figures (test AUROCs with CIs, "
+                                       "calibration, budget, machine, commit), as the book's results page uses")
+    p.add_argument("run", type=Path, help="a finished run directory")
+    p.add_argument("--name", required=True, help="the record's name, e.g. fast-excerpt-s0")
+    p.add_argument("--data", required=True, help="the data in words, e.g. 'PTB-XL excerpt, 488 records, 100 Hz'")
+    p.add_argument("--group", default=None, help="records of one group (other seeds) are summarised together")
+    p.add_argument("--command", default=None, help="the command that made the run, recorded as given")
+    p.add_argument("--note", default="")
+    p.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    p.set_defaults(func=cmd_run_record)
 
 
 def cmd_explain_record(args) -> int:
@@ -116,3 +126,18 @@ def cmd_run_pack(args) -> int:
           f"publish it and fetch it with cached_run(url=URL, sha256=\"{digest}\")")
     return 0
 
+
+
+def cmd_run_record(args) -> int:
+    """``protoecg run record RUN --name N --data D --out FILE``: the run's headline record as JSON."""
+    from ..runs.results import result_record, results_table, write_result_record
+
+    try:
+        rec = result_record(args.run, name=args.name, data=args.data, group=args.group, command=args.command,
+                            note=args.note)
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from None
+    write_result_record(rec, args.out)
+    print(results_table([rec]), end="")
+    print(f"wrote {args.out}")
+    return 0
