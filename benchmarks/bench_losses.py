@@ -1,4 +1,4 @@
-"""Cost of the combined prototype loss (spec §3) for the three paper branches, forward + backward.
+"""Cost of the combined prototype loss (method §3) for the three paper branches, forward + backward.
 
 Prints wall-clock figures on CPU (batch 32); run ``python benchmarks/bench_losses.py``. Indicative
 only: the CPU may be shared, and on a GPU these terms are negligible next to the backbones.

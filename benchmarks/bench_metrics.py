@@ -1,4 +1,4 @@
-"""Speed of the dataset-level metrics at test-set scale (spec §8.1): ~2,200 ECGs x 71 labels.
+"""Speed of the dataset-level metrics at test-set scale (method §8.1): ~2,200 ECGs x 71 labels.
 
 Prints wall-clock figures; run ``python benchmarks/bench_metrics.py``. Numbers depend on the machine
 (and on whatever else shares its CPU); they are indicative only.

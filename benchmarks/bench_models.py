@@ -7,7 +7,7 @@ For every preset and branch (and the full fused model) it reports, per ECG at ba
 * forward time (eval mode, no autograd) and forward+backward time (train mode, loss = sum of logits);
 * FLOPs per ECG counted by ``torch.utils.flop_counter.FlopCounterMode``: "useful" FLOPs (2D 3x3
   convolutions counted on the one kernel row that sees data, via the row shortcut) and, for 2D
-  rows, "dense" FLOPs (the whole 3x3 kernel, as spec §10 counts: 1.01 GFLOPs for the backbone);
+  rows, "dense" FLOPs (the whole 3x3 kernel, as method §10 counts: 1.01 GFLOPs for the backbone);
 * achieved GFLOP/s (useful FLOPs / time) and that as a fraction of the CPU's practical ceiling,
   measured as the GFLOP/s of a 2048^3 float32 matmul with the same thread count;
 * peak memory: growth of the max RSS (``resource.getrusage``) during the measured passes, in a

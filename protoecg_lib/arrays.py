@@ -6,7 +6,7 @@ import numpy as np
 
 __all__ = ["as_numeric", "as_matrix", "unit_rows"]
 
-_UNIT_EPS = 1e-12  # norms clamped below, as in the 1D cosine (spec §2.1)
+_UNIT_EPS = 1e-12  # norms clamped below, as in the 1D cosine (method §2.1)
 
 
 def as_numeric(x, name: str) -> np.ndarray:

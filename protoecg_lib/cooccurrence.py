@@ -1,14 +1,14 @@
 """Label statistics from the training targets: Jaccard co-occurrence and BCE class weights.
 
-Both are computed from the **training split only** (spec §1.5, §1.7), separately for every label
+Both are computed from the **training split only** (method §1.5, §1.7), separately for every label
 set, and handed to the model and the losses as plain float32 arrays:
 
-* :func:`jaccard` -- the ``(C, C)`` Jaccard matrix that weights the contrastive loss (spec §1.7, §3.6);
-* :func:`class_weights` -- the ``(C,)`` positive weights of the weighted BCE (spec §1.5, §3.1);
+* :func:`jaccard` -- the ``(C, C)`` Jaccard matrix that weights the contrastive loss (method §1.7, §3.6);
+* :func:`class_weights` -- the ``(C,)`` positive weights of the weighted BCE (method §1.5, §3.1);
 * :func:`positive_counts` -- the ``(C,)`` training positives behind both.
 
 Labels without a single training positive (common on the mini PTB-XL excerpt and on synthetic roots,
-spec §9.2b) get a zero Jaccard row/column (diagonal included) and a zero class weight; nothing here
+method §9.2b) get a zero Jaccard row/column (diagonal included) and a zero class weight; nothing here
 ever returns ``inf`` or ``NaN``.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ __all__ = ["positive_counts", "jaccard", "class_weights", "CLASS_WEIGHT_FORMULAS
 #: Accepted values of ``formula`` in :func:`class_weights`.
 CLASS_WEIGHT_FORMULAS = ("official", "standard", "sqrt", "none")
 
-_UNION_FLOOR = 1e-6  # spec §1.7: U_ij = max(n_i + n_j - I_ij, 1e-6)
+_UNION_FLOOR = 1e-6  # method §1.7: U_ij = max(n_i + n_j - I_ij, 1e-6)
 
 
 def _as_targets(targets, name: str = "targets") -> np.ndarray:
@@ -56,7 +56,7 @@ def positive_counts(targets) -> np.ndarray:
 
 
 def jaccard(targets) -> np.ndarray:
-    """Jaccard label co-occurrence matrix of the training targets (spec §1.7).
+    """Jaccard label co-occurrence matrix of the training targets (method §1.7).
 
     With ``Y`` the ``(N, C)`` multi-hot matrix: ``I = YᵀY`` (pairwise intersections),
     ``U_ij = max(n_i + n_j - I_ij, 1e-6)`` (unions, floored) and ``J_ij = I_ij / U_ij``.
@@ -82,7 +82,7 @@ def jaccard(targets) -> np.ndarray:
 
 
 def class_weights(targets, formula: str = "official") -> np.ndarray:
-    """Positive weights ``w_c`` for the weighted BCE, from the training targets (spec §1.5).
+    """Positive weights ``w_c`` for the weighted BCE, from the training targets (method §1.5).
 
     * ``"official"`` (the reference code, reproduce for fidelity): ``w_c = (S - n_c) / n_c`` with
       ``S = Σ_k n_k`` the **total number of positive labels** (not of records). A dominant label
@@ -102,7 +102,7 @@ def class_weights(targets, formula: str = "official") -> np.ndarray:
     -------
     ndarray, shape (C,), float32
         Finite, non-negative weights. A label with **no training positive** (``n_c = 0``) gets
-        ``w_c = 0`` instead of the official code's ``inf`` (which turns its loss into NaN, spec §9.2b).
+        ``w_c = 0`` instead of the official code's ``inf`` (which turns its loss into NaN, method §9.2b).
         In the BCE ``w_c`` only multiplies the positive term ``y log σ(z)``, which is zero for every
         training record of such a label, so the choice changes nothing in training; the label still
         contributes its negative term (pushing its logit down). On data where the label does have

@@ -2,7 +2,7 @@
 
 The table below is PTB-XL v1.0.3's ``scp_statements.csv`` (code, description, statement-type
 flags, diagnostic class and subclass) in the file's own row order, plus the ProtoECGNet branch of
-every statement (spec §1.4 and Appendix A):
+every statement (method §1.4):
 
 * ``rhythm``: 16 labels, read by the 1D branch with global prototypes;
 * ``morphology``: 52 labels, read by the 2D branch with time-localised prototypes;
@@ -127,7 +127,7 @@ del _S
 
 _BY_CODE = {s.code: s for s in STATEMENTS}
 
-#: Label sets by name: the three branches and ``all``, each a tuple of codes in spec order.
+#: Label sets by name (the three branches and ``all``), each a tuple of codes in the order of method §1.4.
 LABEL_SETS: dict[str, tuple[str, ...]] = {
     **{b: tuple(s.code for s in STATEMENTS if s.branch == b) for b in BRANCHES},
     "all": tuple(s.code for s in STATEMENTS),
@@ -138,7 +138,7 @@ BRANCH_OF: dict[str, str] = {s.code: s.branch for s in STATEMENTS}
 
 
 def label_set(name: str) -> tuple[str, ...]:
-    """Codes of a label set (``'rhythm'``, ``'morphology'``, ``'global'`` or ``'all'``) in spec order."""
+    """Codes of a label set (``'rhythm'``, ``'morphology'``, ``'global'`` or ``'all'``) in the order of method §1.4."""
     try:
         return LABEL_SETS[name]
     except KeyError:

@@ -1,4 +1,4 @@
-"""The architecture diagram: every number it draws is the model's own (spec §2.5, §6, §11 item 9)."""
+"""The architecture diagram: every number it draws is the model's own (method §2.5, §6, §11 item 9)."""
 from __future__ import annotations
 
 import matplotlib
@@ -51,7 +51,7 @@ def test_figure_numbers_are_the_models(preset):
 def test_paper_preset_matches_the_spec():
     s = architecture_summary("paper")
     assert [b.num_prototypes for b in s.branches] == [80, 936, 21]
-    assert [b.total_params for b in s.branches] == [4_416_384, 13_184_160, 12_041_919]   # spec §2.5
+    assert [b.total_params for b in s.branches] == [4_416_384, 13_184_160, 12_041_919]   # method §2.5
     assert (s.fusion_in, s.fusion_out, s.fusion_params, s.model_params) == (1037, 71, 73_698, 29_666_146)
     assert [b.num_windows for b in s.branches] == [1, 30, 1]
     assert [b.scale for b in s.branches] == [1.0, 13.0, 4.0]

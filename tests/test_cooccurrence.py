@@ -1,4 +1,4 @@
-"""Tests of protoecg_lib.cooccurrence: Jaccard matrix (spec §1.7) and class weights (spec §1.5)."""
+"""Tests of protoecg_lib.cooccurrence: Jaccard matrix (method §1.7) and class weights (method §1.5)."""
 import numpy as np
 import pytest
 

@@ -29,7 +29,7 @@ def test_excerpt_summary_numbers(excerpt):
     assert [s["splits"][k]["records"] for k in ("train", "val", "test")] == [344, 78, 66]
     assert [s["label_sets"][k]["num_labels"] for k in ("rhythm", "morphology", "global", "all")] == [16, 52, 3, 71]
     assert s["label_sets"]["all"]["present"] == 56
-    # spec §9.2b: 8 rhythm and 13 morphology labels have no training positive on the excerpt
+    # method §9.2b: 8 rhythm and 13 morphology labels have no training positive on the excerpt
     assert 16 - s["label_sets"]["rhythm"]["present_in_train"] == 8
     assert 52 - s["label_sets"]["morphology"]["present_in_train"] == 13
     assert s["source"] == "subset"

@@ -1,4 +1,4 @@
-"""Case-based explanations: contributions, rankings, windows, prototype sources, figures, the CLI (spec §7).
+"""Case-based explanations: contributions, rankings, windows, prototype sources, figures, the CLI (method §7).
 
 ``build_tiny_run`` (conftest.py) assembles a real run directory in about a second (a tiny untrained
 ProtoECGNet, prototypes projected onto excerpt training ECGs, predictions, config).

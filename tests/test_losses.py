@@ -1,4 +1,4 @@
-"""Tests of protoecg_lib.training.losses on hand-built tensors (spec §3, §9.1 A3/A5/A6, §11 item 7)."""
+"""Tests of protoecg_lib.training.losses on hand-built tensors (method §3, §9.1 A3/A5/A6, §11 item 7)."""
 import math
 
 import numpy as np
@@ -188,7 +188,7 @@ def test_contrastive_diagonal_carries_no_gradient_and_random_value_is_small_nega
     j = torch.eye(8)
     protos = torch.randn(p, 512, generator=torch.Generator().manual_seed(4))
     value = contrastive_loss(protos, a, j).item()
-    # spec §3: ≈ -(P / ΣM+)/√P from the diagonal; here ΣM+ = 8 * 5 * 5 = 200
+    # method §3: ≈ -(P / ΣM+)/√P from the diagonal; here ΣM+ = 8 * 5 * 5 = 200
     assert value == pytest.approx(-(p / 200) / math.sqrt(p), abs=0.01)
     # a single prototype: only its own (clamped) self-similarity -> no gradient
     single = torch.randn(1, 8, requires_grad=True)
@@ -305,7 +305,7 @@ def test_all_terms_finite_at_random_init_with_paper_sizes():
     protos = torch.randn(80, 512, generator=gen, requires_grad=True)  # 1D branch: N(0, 1) init
     latent = torch.rand(8, 512, generator=gen)  # sigmoid-like latents
     sim = torch.nn.functional.normalize(latent, dim=1) @ torch.nn.functional.normalize(protos, dim=1).T
-    weight = torch.where(a.T.bool(), 1.0, -0.5)  # +1 / -0.5 init (spec §2.3)
+    weight = torch.where(a.T.bool(), 1.0, -0.5)  # +1 / -0.5 init (method §2.3)
     total, terms = loss(sim @ weight.T, sim, protos, (torch.rand(8, 16, generator=gen) < 0.1).float())
     total.backward()
     assert torch.isfinite(total) and torch.isfinite(protos.grad).all()

@@ -1,4 +1,4 @@
-"""Tests of protoecg_lib.evaluation.metrics against scikit-learn and crafted examples (spec §8.1)."""
+"""Tests of protoecg_lib.evaluation.metrics against scikit-learn and crafted examples (method §8.1)."""
 import json
 
 import numpy as np

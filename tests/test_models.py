@@ -39,7 +39,7 @@ def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-# -- parameter counts (spec §2.5) -----------------------------------------------------------------
+# -- parameter counts (method §2.5) -----------------------------------------------------------------
 
 def test_paper_parameter_counts_match_spec(paper_model):
     b = paper_model.branches
@@ -145,7 +145,7 @@ def test_bad_inputs_raise_clear_errors(fast_model):
 # -- similarities ---------------------------------------------------------------------------------
 
 def _slow_scaled_cosine(latent, prototypes, scale, eps=1e-4):
-    """Reference: one window and one prototype at a time, straight from spec §2.2."""
+    """Reference: one window and one prototype at a time, straight from method §2.2."""
     b_count, _, length = latent.shape
     p_count, _, t = prototypes.shape
     out = torch.empty(b_count, p_count, length - t + 1, dtype=torch.float64)
@@ -229,7 +229,7 @@ def test_prototype_equal_to_window_gives_maximum_at_that_window(fast_model):
     s = out.window_similarity[1, 5]                               # (W,)
     assert s.argmax().item() == 17
     assert s[17].item() == pytest.approx(13.0, rel=1e-5)
-    assert out.similarity[1, 5] < s[17]                           # the window mean is lower (spec §11.5)
+    assert out.similarity[1, 5] < s[17]                           # the window mean is lower (method §11.5)
 
     for name, scale in (("rhythm", 1.0), ("global", 4.0)):
         b = ProtoBranch(get_preset("fast").branches[name]).eval()
@@ -382,7 +382,7 @@ def test_config_round_trip_through_json():
         cfg = get_preset(name)
         again = ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
         assert again == cfg
-    paper = get_preset("paper").branches          # the paper's 2D branches start from ImageNet (spec §2.2)
+    paper = get_preset("paper").branches          # the paper's 2D branches start from ImageNet (method §2.2)
     assert paper["morphology"].pretrained and paper["global"].pretrained and not paper["rhythm"].pretrained
     assert not any(b.pretrained for b in get_preset("fast").branches.values())
     assert get_preset("fast", fusion="masked").fusion == "masked"

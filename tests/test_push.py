@@ -1,4 +1,4 @@
-"""Prototype projection (spec §5): prototype sources, maximum similarity at the source, unprojectable classes."""
+"""Prototype projection (method §5): prototype sources, maximum similarity at the source, unprojectable classes."""
 from __future__ import annotations
 
 import numpy as np

@@ -50,7 +50,7 @@ def test_stage_trains_exactly_its_parameters(small, stage, trained):
             assert key not in changed, f"{stage}: frozen {key} changed"
     # something the stage trains did change
     assert any(k.startswith(trained) for k in changed), f"{stage} changed nothing it should train"
-    if stage != "joint":  # BN statistics of the frozen backbone must not drift (spec §9.2 B6)
+    if stage != "joint":  # BN statistics of the frozen backbone must not drift (method §9.2 B6)
         assert not any("running_" in k for k in changed)
 
 
@@ -111,7 +111,7 @@ def test_early_stopping_and_best_checkpoint(small, tmp_path):
 
 
 def test_labels_without_training_positive_stay_finite(small):
-    # the excerpt's rhythm training split lacks 8 of the 16 labels: no inf/NaN anywhere (spec §9.2b)
+    # the excerpt's rhythm training split lacks 8 of the 16 labels: no inf/NaN anywhere (method §9.2b)
     branch = tiny_branch("rhythm")
     res = train_branch(branch, small["rhythm"], "joint", TrainConfig(num_epochs=1, batch_size=16), None, verbose=False)
     rec = res.history[0]

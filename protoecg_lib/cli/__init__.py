@@ -43,7 +43,7 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     _add_root(p)
     _add_data_options(p)
     p.add_argument("--preset", choices=("auto", "fast", "paper"), default="auto",
-                   help="model and training settings (paper: spec §4.2-4.3; fast: CPU minutes; auto, the default: "
+                   help="model and training settings (paper: method §4.2-4.3; fast: CPU minutes; auto, the default: "
                         "paper on a GPU, fast on a CPU; PROTOECG_FAST=1 forces fast)")
     p.add_argument("--out", type=Path, required=True, help="run directory (resumed when it exists)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pretrain on this root first (a synthetic one, say; cached) and fine-tune on --root")
     p.set_defaults(func=cmd_pipeline)
 
-    p = sub.add_parser("train", help="one training stage of one branch (spec §4.1)")
+    p = sub.add_parser("train", help="one training stage of one branch (method §4.1)")
     _add_training_options(p)
     p.add_argument("--branch", choices=("rhythm", "morphology", "global"))
     p.add_argument("--stage", required=True,

@@ -33,7 +33,7 @@ def cmd_diagnose(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    """Metrics of a finished run from its saved predictions (spec §8.1)."""
+    """Metrics of a finished run from its saved predictions (method §8.1)."""
     from ..evaluation.evaluate import evaluate_run, format_evaluation
 
     result = evaluate_run(args.run, args.split, n_boot=args.n_boot, seed=args.seed)
@@ -45,7 +45,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    """A case-based explanation of one ECG: JSON and one PNG per (label, prototype) (spec §7)."""
+    """A case-based explanation of one ECG: JSON and one PNG per (label, prototype) (method §7)."""
     from ..evaluation.explain import explain_run_ecg, save_explanation
 
     if getattr(args, "record", None) is not None:

@@ -23,7 +23,7 @@ def resolve_preset(args) -> str:
     return args.preset
 
 
-#: The rate the fast and paper presets take (10 s = 1000 samples, spec §1.1).
+#: The rate the fast and paper presets take (10 s = 1000 samples, method §1.1).
 _MODEL_RATE = 100
 
 

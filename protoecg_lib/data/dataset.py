@@ -69,13 +69,13 @@ class Split:
                      self.labels, self.fs, None if self.codes is None else self.codes[:n])
 
     def class_weights(self, formula: str = "official") -> np.ndarray:
-        """Positive-class weights ``(C,)`` of this split's targets (spec §1.5); use the training split."""
+        """Positive-class weights ``(C,)`` of this split's targets (method §1.5); use the training split."""
         from ..cooccurrence import class_weights
 
         return class_weights(self.targets, formula=formula)
 
     def cooccurrence(self) -> np.ndarray:
-        """The Jaccard label co-occurrence ``(C, C)`` of this split's targets (spec §1.7)."""
+        """The Jaccard label co-occurrence ``(C, C)`` of this split's targets (method §1.7)."""
         from ..cooccurrence import jaccard
 
         return jaccard(self.targets)
@@ -134,7 +134,7 @@ class PTBXL:
         return targets_from_codes(recs["codes"].tolist(), labels)
 
     def split(self, name: str, labels: str | tuple[str, ...] = "all") -> Split:
-        """The signals, targets and ids of one split for one label set (spec §1.3)."""
+        """The signals, targets and ids of one split for one label set (method §1.3)."""
         rows = self.indices(name)
         signals = self.signals[rows]
         if self.standardizer is not None:
@@ -155,11 +155,11 @@ class PTBXL:
         return self.standardizer.transform(sig[None])[0] if self.standardizer is not None else sig
 
     def class_weights(self, labels: str | tuple[str, ...] = "all", formula: str = "official") -> np.ndarray:
-        """Positive-class weights for the weighted BCE, from training labels only (spec §1.5)."""
+        """Positive-class weights for the weighted BCE, from training labels only (method §1.5)."""
         return self.split("train", labels).class_weights(formula)
 
     def cooccurrence(self, labels: str | tuple[str, ...] = "all") -> np.ndarray:
-        """The Jaccard label co-occurrence matrix ``(C, C)`` from training labels only (spec §1.7)."""
+        """The Jaccard label co-occurrence matrix ``(C, C)`` from training labels only (method §1.7)."""
         return self.split("train", labels).cooccurrence()
 
 
@@ -190,7 +190,7 @@ def load_ptbxl(
     num_workers: int = 1,
     progress: bool | None = None,
 ) -> PTBXL:
-    """Load a PTB-XL root (spec §1).
+    """Load a PTB-XL root (method §1).
 
     Parameters
     ----------
@@ -202,9 +202,9 @@ def load_ptbxl(
     target_rate : int, optional
         Resample to this rate after reading (e.g. 500 -> 100 Hz).
     highpass : bool
-        Remove baseline wander with the 0.5 Hz first-order zero-phase high-pass (spec §1.2; on by default).
+        Remove baseline wander with the 0.5 Hz first-order zero-phase high-pass (method §1.2; on by default).
     standardize : bool
-        Per-lead z-scoring with training-split statistics (off by default, as in the spec).
+        Per-lead z-scoring with training-split statistics (off by default, method §1.2).
     strict : bool
         Refuse a root whose metadata lists records that are not on disk (default: work on the records
         present and report how many were skipped).

@@ -1,6 +1,6 @@
 """Download PTB-XL v1.0.3 from PhysioNet: the full set from its single zip, a subset file by file.
 
-Sizes (spec §1.1: ProtoECGNet reads the 100 Hz records, ``filename_lr``): one 100 Hz record is
+Sizes (method §1.1: ProtoECGNet reads the 100 Hz records, ``filename_lr``): one 100 Hz record is
 24,000 bytes of samples (12 leads x 1,000 samples x 2 bytes, WFDB format 16) plus a header of about
 600 bytes, 24,604 bytes on average over the 488 records of the excerpt; so the 21,799 records at
 100 Hz take about 0.54 GB and 2,000 records about 50 MB. A 500 Hz record takes 120,609 bytes
@@ -11,7 +11,7 @@ Sizes (spec §1.1: ProtoECGNet reads the 100 Hz records, ``filename_lr``): one 1
 and one rate's records unpacked, each verified against ``SHA256SUMS.txt``; ``'files'`` (the default
 for a subset) is what follows.
 
-The records of one sampling rate (spec §1.1: ProtoECGNet reads the 100 Hz records named by the
+The records of one sampling rate (method §1.1: ProtoECGNet reads the 100 Hz records named by the
 ``filename_lr`` column) are fetched one file at a time over plain HTTP(S) by
 :class:`~protoecg_lib.data.fetch.Fetcher` (``.part`` files, Range resume, retries with back-off),
 each checked against PhysioNet's ``SHA256SUMS.txt`` (lines ``<sha256>  <relative path>``) before
@@ -184,7 +184,7 @@ def download_ptbxl(root: str | os.PathLike, sampling_rate: int = 100, subset: in
     """Download PTB-XL (metadata and the records of one sampling rate) into ``root``.
 
     Running it again resumes an interrupted download: verified files are skipped, ``.part``
-    files are continued. Spec §1.1 (PTB-XL v1.0.3, 100 Hz records).
+    files are continued. Method §1.1 (PTB-XL v1.0.3, 100 Hz records).
 
     Parameters
     ----------

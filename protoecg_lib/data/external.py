@@ -1,4 +1,4 @@
-"""Any 12-lead WFDB record, read the way a trained run reads PTB-XL (spec §1.1-1.2).
+"""Any 12-lead WFDB record, read the way a trained run reads PTB-XL (method §1.1-1.2).
 
 A learner's own ECG, a PTB-XL record at 500 Hz only, or a record of another archive (the PhysioNet/CinC
 2021 challenge style: a WFDB header whose signal file is a MATLAB ``.mat`` with the samples at a byte

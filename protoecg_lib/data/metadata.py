@@ -1,6 +1,6 @@
 """PTB-XL metadata: ``ptbxl_database.csv`` -> a record table with parsed labels and splits.
 
-Spec §1.1, §1.3, §1.4. A statement counts as positive when its code is a key of ``scp_codes``,
+Method §1.1, §1.3, §1.4. A statement counts as positive when its code is a key of ``scp_codes``,
 whatever its likelihood (PTB-XL gives likelihood 0 to many form and rhythm statements), unless a
 ``likelihood_threshold`` above 0 is asked for.
 """
@@ -33,7 +33,7 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class FoldMapping:
-    """Which ``strat_fold`` values make up each split (spec §1.3: 1-8 train, 9 val, 10 test)."""
+    """Which ``strat_fold`` values make up each split (method §1.3: 1-8 train, 9 val, 10 test)."""
 
     train: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
     val: tuple[int, ...] = (9,)
@@ -102,7 +102,7 @@ def read_metadata(
         Which ``strat_fold`` values form train/val/test (default 1-8 / 9 / 10).
     likelihood_threshold : float
         A code counts as positive when its likelihood is >= this value. The default 0 counts every
-        listed code (spec §1.4).
+        listed code (method §1.4).
     unknown_codes : {'error', 'skip'}
         What to do with an SCP code outside the 71 statements: raise, or drop it with one warning
         that counts the occurrences.

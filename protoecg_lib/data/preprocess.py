@@ -1,9 +1,9 @@
-"""Preprocessing: baseline-wander removal (spec §1.2) and optional per-lead standardisation.
+"""Preprocessing: baseline-wander removal (method §1.2) and optional per-lead standardisation.
 
-The spec's reference preprocessing is a first-order Butterworth high-pass at 0.5 Hz, applied
+The reference preprocessing (method §1.2) is a first-order Butterworth high-pass at 0.5 Hz, applied
 zero-phase (forward-backward, SciPy's default odd-extension padding) to every lead of every record.
 Standardisation is off by default; when on, it uses per-lead statistics from the training split
-only (the official code's 2D reshape normalises per time index instead, spec §9.2 B5).
+only (the official code's 2D reshape normalises per time index instead, method §9.2 B5).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def highpass(signals: np.ndarray, fs: float, cutoff_hz: float = HIGHPASS_CUTOFF_
     fs : float
         Sampling rate in Hz; the filter is designed for it (at 100 Hz the normalised cutoff is 0.5/50).
     cutoff_hz, order : float, int
-        The spec's values by default: 0.5 Hz, first order.
+        The method's values by default: 0.5 Hz, first order.
 
     Returns
     -------
@@ -46,7 +46,7 @@ class LeadStandardizer:
     """Per-lead z-scoring with statistics fitted on training signals only.
 
     ``mean`` and ``std`` have shape ``(12,)``: one value per lead over all time points of all
-    training records (spec §1.2, done per lead as intended).
+    training records (method §1.2, done per lead as intended).
     """
 
     mean: np.ndarray

@@ -1,6 +1,6 @@
 """Reading one PTB-XL record through ``wfdb``, with the checks a loader owes its users.
 
-Spec §1.1: 12 leads in the order I, II, III, aVR, aVL, aVF, V1-V6 (PTB-XL writes AVR, AVL, AVF),
+Method §1.1: 12 leads in the order I, II, III, aVR, aVL, aVF, V1-V6 (PTB-XL writes AVR, AVL, AVF),
 physical units (mV), 10 s at 100 Hz (``records100``) or 500 Hz (``records500``).
 """
 from __future__ import annotations

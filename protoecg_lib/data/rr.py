@@ -21,7 +21,7 @@ records of PTB-XL, once per process).
 
 Everything reads one lead ``(T,)``, one record ``(12, T)`` or a batch ``(N, 12, T)`` of float32 mV
 at ``fs`` Hz. The beat-timing option of the rhythm branch is this project's addition (issue 16),
-not part of ProtoECGNet (spec §2.1 pools the ResNet over time).
+not part of ProtoECGNet (method §2.1 pools the ResNet over time).
 """
 from __future__ import annotations
 

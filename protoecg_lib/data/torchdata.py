@@ -60,7 +60,7 @@ class SplitDataset(Dataset):
 
 
 def sample_weights(targets: np.ndarray, class_weights: np.ndarray) -> np.ndarray:
-    """Per-record sampling weights ``sum_c y_c w_c`` (spec §1.6); records with no positive get the
+    """Per-record sampling weights ``sum_c y_c w_c`` (method §1.6); records with no positive get the
     smallest positive weight instead of 0 so that every record can be drawn."""
     w = np.asarray(targets, np.float64) @ np.asarray(class_weights, np.float64)
     floor = w[w > 0].min() if (w > 0).any() else 1.0

@@ -1,4 +1,4 @@
-"""AUROC per label and its macro and support-weighted means, thresholds tuned for F1, and F1 (spec §8.1).
+"""AUROC per label and its macro and support-weighted means, thresholds tuned for F1, and F1 (method §8.1).
 
 AUROC is the Mann-Whitney statistic: the probability that a random positive outscores a random
 negative, ties counting one half (identical to scikit-learn's ``roc_auc_score``). A label without a
@@ -131,7 +131,7 @@ def support_weighted_mean(auc: np.ndarray, support: np.ndarray) -> np.ndarray:
 
 
 def auroc_per_label(y_true, y_prob, labels=None) -> pd.DataFrame:
-    """AUROC of every label over the whole split (spec §8.1).
+    """AUROC of every label over the whole split (method §8.1).
 
     Parameters
     ----------
@@ -161,13 +161,13 @@ def auroc_per_label(y_true, y_prob, labels=None) -> pd.DataFrame:
 
 
 def macro_auroc(y_true, y_prob) -> float:
-    """Unweighted mean AUROC over the labels with both classes (spec §8.1); NaN if there is none."""
+    """Unweighted mean AUROC over the labels with both classes (method §8.1); NaN if there is none."""
     y, p = check_scores(y_true, y_prob)
     return float(macro_mean(auroc_columns(y, p, None)[0])[0])
 
 
 def weighted_auroc(y_true, y_prob) -> float:
-    """Mean AUROC over the labels with both classes, weighted by positive support (spec §8.1).
+    """Mean AUROC over the labels with both classes, weighted by positive support (method §8.1).
 
     Equal to scikit-learn's ``roc_auc_score(..., average="weighted")`` when every label has both
     classes. NaN if no label has both.
@@ -178,7 +178,7 @@ def weighted_auroc(y_true, y_prob) -> float:
 
 
 def tune_thresholds(y_true_val, y_prob_val, default: float = 0.5) -> np.ndarray:
-    """Per-label threshold maximising F1 on validation data (spec §8.1: F1 needs tuned thresholds).
+    """Per-label threshold maximising F1 on validation data (method §8.1: F1 needs tuned thresholds).
 
     A label is predicted positive when ``y_prob >= threshold``. Every distinct score is tried as the
     lowest positive score; the returned threshold lies halfway between the best one and the next lower

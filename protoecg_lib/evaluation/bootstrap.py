@@ -1,4 +1,4 @@
-"""Patient-clustered bootstrap intervals for AUROCs (spec §8.1).
+"""Patient-clustered bootstrap intervals for AUROCs (method §8.1).
 
 Percentile intervals of a non-parametric bootstrap that resamples **patients**: all ECGs of a drawn
 patient come along, because a patient's ECGs are not independent. Written here rather than taken
@@ -131,7 +131,7 @@ def check_ci_args(metric: str, alpha: float) -> None:
 
 def bootstrap_ci(y_true, y_prob, groups=None, metric: str = "macro", n_boot: int = 1000,
                  seed: int = 0, alpha: float = 0.05) -> BootstrapCI:
-    """Percentile bootstrap CI of the macro or weighted AUROC, resampling patients (spec §8.1).
+    """Percentile bootstrap CI of the macro or weighted AUROC, resampling patients (method §8.1).
 
     Each resample draws patients with replacement (as many as there are distinct patients) and takes
     all their ECGs; a label that loses its positives or its negatives in a resample is skipped in that

@@ -1,6 +1,6 @@
-"""Calibrated probabilities and an operating point for a multi-label model (spec §7.1, §8.1; issue 16).
+"""Calibrated probabilities and an operating point for a multi-label model (method §7.1, §8.1; issue 16).
 
-Why the raw ``sigmoid(logit)`` is not a probability here: the weighted BCE (spec §3.1) multiplies
+Why the raw ``sigmoid(logit)`` is not a probability here: the weighted BCE (method §3.1) multiplies
 the positive term of label ``c`` by ``w_c``; its minimiser is ``logit = log(w_c * p / (1 - p))``, i.e.
 the calibrated logit **plus** ``log w_c``. With PTB-XL's weights (``w`` up to several thousand) a
 label's logit is shifted by up to +8, so at ``p >= 0.5`` a model lists dozens of labels per ECG.

@@ -1,4 +1,4 @@
-"""Evaluate a finished run from its saved predictions (spec §8.1): ``protoecg evaluate``.
+"""Evaluate a finished run from its saved predictions (method §8.1): ``protoecg evaluate``.
 
 Everything is computed once over the whole split from ``RUN/predictions/*.csv`` (never averaged
 over batches, §9.2 B3), ranking by the saved logits (:attr:`Predictions.scores`):
@@ -73,7 +73,7 @@ def evaluate_predictions(test, val=None, *, n_boot: int = 1000, seed: int = 0, a
         :func:`~protoecg_lib.evaluation.metrics.evaluation_table`'s result; with ``val`` also per-label
         ``threshold`` (on the score scale), ``threshold_prob`` (as a probability when the scores are
         logits), ``threshold_source`` and ``f1``, and overall ``f1`` (macro, micro) plus
-        ``f1_at_0.5`` (``sigmoid(logit) >= 0.5``, spec §7.1's fixed threshold; probabilities when no
+        ``f1_at_0.5`` (``sigmoid(logit) >= 0.5``, method §7.1's fixed threshold; probabilities when no
         logits were saved).
     """
     result = evaluation_table(test.y_true, test.scores, test.labels, groups=test.patient_id, n_boot=n_boot,
@@ -93,7 +93,7 @@ def evaluate_predictions(test, val=None, *, n_boot: int = 1000, seed: int = 0, a
         for entry, t, p, f, ok in zip(result["per_label"], thresholds, probs, f1, has_pos):
             entry.update(threshold=float(t), threshold_prob=float(p), f1=_none(f),
                          threshold_source="validation" if ok else "default 0.5 (no validation positive)")
-        # spec §7.1's rule on the model's own sigmoid (a calibrated run's prob_ columns are calibrated:
+        # method §7.1's rule on the model's own sigmoid (a calibrated run's prob_ columns are calibrated:
         # its operating point is reported under "calibration")
         raw = sigmoid(test.y_logit) if logit_scores else test.y_prob
         _, m05, u05 = f1_scores(test.y_true, raw, 0.5)
@@ -115,7 +115,7 @@ def _subset(pred, codes):
 
 def paired_difference(a, b, metric: str = "macro", n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
                       labels=None) -> dict:
-    """``b - a`` in macro or weighted AUROC with a paired patient-bootstrap interval (spec §8.1).
+    """``b - a`` in macro or weighted AUROC with a paired patient-bootstrap interval (method §8.1).
 
     Both models are scored on the same patient resamples (same ``seed``), so the interval is the
     one of the difference, not of each model alone.
@@ -167,7 +167,7 @@ def _paired_difference(a, b, metric: str, n_boot: int, seed: int, alpha: float) 
 
 def evaluate_run(run, split: str = "test", *, n_boot: int | None = None, seed: int | None = None,
                  alpha: float = 0.05, write: bool = True) -> dict:
-    """Evaluate every model of a run on ``split`` (spec §8.1) and write ``RUN/evaluation_<split>.json``.
+    """Evaluate every model of a run on ``split`` (method §8.1) and write ``RUN/evaluation_<split>.json``.
 
     Parameters
     ----------

@@ -1,15 +1,15 @@
-"""Case-based explanation of one ECG (spec §7): predictions, prototypes, contributions, windows.
+"""Case-based explanation of one ECG (method §7): predictions, prototypes, contributions, windows.
 
-For one ECG the fused model (spec §6) gives 71 logits ``z = W s + b`` over the concatenated
+For one ECG the fused model (method §6) gives 71 logits ``z = W s + b`` over the concatenated
 pooled prototype similarities ``s`` (rhythm, morphology, global). Every prototype ``j`` therefore
 adds exactly ``W[c, j] * s[j]`` to the logit of label ``c``: its **contribution**. The explanation
 of a predicted label lists
 
-* the top-k prototypes *of that label's class*, ranked by contribution (spec §7.2 ranks by
+* the top-k prototypes *of that label's class*, ranked by contribution (method §7.2 ranks by
   similarity only; both ranks are given), each with its branch, similarity, fusion weight, the
-  source training ECG it was projected onto (ecg_id, SCP codes, sample span, spec §5) and, for
+  source training ECG it was projected onto (ecg_id, SCP codes, sample span, method §5) and, for
   time-localised prototypes, the best-matching window in the ECG being explained (arg-max of the
-  window similarity mapped to samples with ``window_to_samples``, spec §5/§7.2);
+  window similarity mapped to samples with ``window_to_samples``, method §5/§7.2);
 * "what argues against": the most negative contributions to that logit, from any prototype, and
   the mirror list ``strongest``: the largest positive contributions from any prototype (with the
   default unmasked fusion head, other classes' prototypes can carry most of a logit);
@@ -105,7 +105,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
                 labels: Sequence[str] | None = None, highlight: str | None = "ig",
                 evidence: Mapping | None = None, evidence_basis: str | None = None,
                 standardized: bool = False, run=None, calibration=None) -> Explanation:
-    """Explain the fused prediction for one ECG with prototypes (spec §7.1-7.2).
+    """Explain the fused prediction for one ECG with prototypes (method §7.1-7.2).
 
     Parameters
     ----------
@@ -126,7 +126,7 @@ def explain_ecg(model, signals, sources: Mapping[str, Sequence[PrototypeSource]]
     top_k : int
         Prototypes listed per label in each list (for, against, strongest).
     threshold : float
-        A label is predicted when its fused probability is ``>= threshold`` (spec §7.1); not used
+        A label is predicted when its fused probability is ``>= threshold`` (method §7.1); not used
         with ``calibration``.
     calibration : Calibration, optional
         The run's :class:`~protoecg_lib.evaluation.calibration.Calibration` (``Run.calibration()``):
@@ -272,7 +272,7 @@ def explain_run_ecg(run, ecg_id: int, data=None, *, model=None, sources=None, to
                     threshold: float = 0.5, num_fallback: int = 3, max_labels: int | None = None,
                     labels: Sequence[str] | None = None, highlight: str | None = "ig",
                     calibrated: bool = True) -> Explanation:
-    """Explain one ECG of a run's data root with the run's fused model (spec §7).
+    """Explain one ECG of a run's data root with the run's fused model (method §7).
 
     Parameters
     ----------

@@ -1,10 +1,10 @@
-"""The result of a case-based explanation (spec §7): what each prototype adds to each label's logit.
+"""The result of a case-based explanation (method §7): what each prototype adds to each label's logit.
 
 :class:`Explanation` (one ECG) holds a :class:`LabelExplanation` per explained label, which lists
 :class:`PrototypeEvidence` entries: the label's own prototypes, what argues against it, and the
 strongest contributions of any class. Computed by :func:`protoecg_lib.evaluation.explain.explain_ecg`.
 
-Prototype kinds (how a prototype is drawn, spec §5 and §7.3):
+Prototype kinds (how a prototype is drawn, method §5 and §7.3):
 
 ``global-1d``  rhythm branch: the whole record through all leads; shaded on the rhythm strip.
 ``local-2d``   morphology branch: a time window (0.93 s for T=3 at 100 Hz) on all 12 leads.
@@ -22,7 +22,7 @@ import numpy as np
 __all__ = ["PROTOTYPE_KINDS", "prototype_kind", "PrototypeEvidence", "LabelExplanation", "Explanation"]
 
 
-#: How each kind of prototype is shown (spec §5, §7.3).
+#: How each kind of prototype is shown (method §5, §7.3).
 PROTOTYPE_KINDS = {
     "global-1d": "rhythm prototype: the whole record (shaded on the rhythm strip)",
     "local-2d": "time-localised prototype: one window on all 12 leads",
@@ -54,7 +54,7 @@ class PrototypeEvidence:
     kind : str
         See :data:`PROTOTYPE_KINDS`.
     similarity : float
-        Pooled similarity the fusion head reads (window mean for 2D partial prototypes, spec §2.2).
+        Pooled similarity the fusion head reads (window mean for 2D partial prototypes, method §2.2).
     weight : float
         Fusion weight ``W[c, index]`` to the explained label ``c``.
     contribution : float
@@ -64,12 +64,12 @@ class PrototypeEvidence:
         label's prototypes; most negative first in the "against" list; most positive first in
         the "strongest" list).
     rank_by_similarity : int
-        1-based rank by ``similarity`` among the prototypes of its own class (spec §7.2's ranking).
+        1-based rank by ``similarity`` among the prototypes of its own class (method §7.2's ranking).
     match_window, match_start, match_length, match_similarity
         Best-matching window in the explained ECG (arg-max window index, its span in samples and
         its window similarity). Global prototypes match the whole record (window 0).
     source_ecg_id, source_labels, source_start, source_length, source_fs
-        Provenance of the prototype (spec §5): the training ECG and the sample span it was
+        Provenance of the prototype (method §5): the training ECG and the sample span it was
         projected onto (None when it was not projected).
     projected : bool
     duplicate_of : int or None
@@ -130,7 +130,7 @@ class LabelExplanation:
 
     ``bias + sum(branch_totals.values()) == logit`` (up to float rounding): the branch totals sum
     the contributions of *all* prototypes, of every class. ``own_class_total`` is the part due to
-    the label's own prototypes; with the default unmasked fusion head (spec §6) the rest -- many
+    the label's own prototypes; with the default unmasked fusion head (method §6) the rest -- many
     small contributions of other classes' prototypes -- can dominate, which ``strongest`` (the
     largest positive contributions from any prototype) makes visible.
 
@@ -173,7 +173,7 @@ class LabelExplanation:
 
 @dataclass
 class Explanation:
-    """A case-based explanation of one ECG (spec §7). JSON-able with :meth:`to_dict`.
+    """A case-based explanation of one ECG (method §7). JSON-able with :meth:`to_dict`.
 
     Attributes
     ----------
@@ -183,7 +183,7 @@ class Explanation:
     num_samples : int
     true_labels : list of str or None
     threshold : float
-        Probability at or above which a label counts as predicted (spec §7.1: 0.5).
+        Probability at or above which a label counts as predicted (method §7.1: 0.5).
     top_k : int
     probabilities : dict
         Fused probability of all 71 labels.

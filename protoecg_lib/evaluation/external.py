@@ -1,4 +1,4 @@
-"""Explain and predict ECGs that are not in the run's data: records read from WFDB files (spec §7).
+"""Explain and predict ECGs that are not in the run's data: records read from WFDB files (method §7).
 
 :func:`read_record_for_run` reads any 12-lead WFDB record (``.dat`` or ``.mat`` signal, any rate,
 any lead order; see :mod:`protoecg_lib.data.external` for the policy) and preprocesses it as the

@@ -4,7 +4,7 @@ An explanation shades the prototype's best-matching window ``w*`` of a test ECG:
 span of ``T`` latent steps (93 samples at 1,000 samples for T = 3). But a latent step of the 2D
 backbone sees about 4.3 s of input (:mod:`protoecg_lib.evaluation.receptive_field`), so the similarity
 ``s_j,w*`` can come from beats outside the shaded window. A *highlight* attributes that one number,
-``s_j,w* = scale * cos(z[:, w*:w*+T], p_j)`` (spec §2.2), back to the input:
+``s_j,w* = scale * cos(z[:, w*:w*+T], p_j)`` (method §2.2), back to the input:
 
 * ``window`` -- the nominal span itself (what the paper shows; no attribution).
 * ``occlusion`` -- slide a beat-sized segment (``segment_s``, default 0.25 s, step ``stride_s``) over

@@ -2,10 +2,10 @@
 
 For each time-localised (morphology) prototype and each *correctly predicted* ECG of its class (true
 label and fused probability >= threshold), the prototype's best-matching window in that ECG (arg-max
-of its window similarity, mapped to samples with ``window_to_samples``, spec §5/§7.2) is a **hit**
+of its window similarity, mapped to samples with ``window_to_samples``, method §5/§7.2) is a **hit**
 when it overlaps, in time, a ground-truth evidence span of that label on any lead that carries it
 (:mod:`protoecg_lib.synthetic` records the evidence). Morphology prototypes span all 12 leads (the 2D
-stem kernel covers the lead axis, spec §2.2), so the lead condition reduces to "some lead with
+stem kernel covers the lead axis, method §2.2), so the lead condition reduces to "some lead with
 evidence for the label". The **chance rate** of a pair is the fraction of the record's windows that
 would hit if the window were chosen at random; its mean is the hit rate a prototype that ignores the
 signal would reach. The deletion check is :mod:`~protoecg_lib.evaluation.deletion`; the figures are
@@ -223,9 +223,9 @@ def sources_on_evidence(sources: Sequence, evidence: Mapping[int, Mapping[str, S
                         num_samples: int, labels: Sequence[str] | None = None) -> pd.DataFrame:
     """Projection check: does each prototype's source window hold its own label's evidence?
 
-    A time-localised prototype is projected onto one window of one training ECG of its class (spec
-    §5). If that window does not hold the class's evidence in the source ECG, the prototype is not a
-    picture of the finding, and no highlight can make its explanations point at the evidence.
+    A time-localised prototype is projected onto one window of one training ECG of its class
+    (method §5). If that window does not hold the class's evidence in the source ECG, the prototype is
+    not a picture of the finding, and no highlight can make its explanations point at the evidence.
 
     Parameters
     ----------

@@ -1,8 +1,8 @@
-"""Dataset-level evaluation of one model on one split (spec §8.1): the evaluation table, and every
+"""Dataset-level evaluation of one model on one split (method §8.1): the evaluation table, and every
 metric it is built from.
 
 Every metric here is computed once over a whole split from per-ECG scores (never averaged over
-batches, spec §9.2 B3), e.g. from a run's ``predictions/<split>.csv``
+batches, method §9.2 B3), e.g. from a run's ``predictions/<split>.csv``
 (:func:`protoecg_lib.runs.read_predictions`):
 
 * :mod:`~protoecg_lib.evaluation.auroc`: AUROC as the Mann-Whitney statistic (the probability that a
@@ -33,7 +33,7 @@ __all__ = [
 # --------------------------------------------------------------------------- the report
 def evaluation_table(y_true, y_prob, labels=None, groups=None, thresholds=None, n_boot: int = 1000,
                      seed: int = 0, alpha: float = 0.05) -> dict:
-    """Everything ``protoecg evaluate`` reports, as a JSON-able dict (spec §8.1, §11 item 9).
+    """Everything ``protoecg evaluate`` reports, as a JSON-able dict (method §8.1, §11 item 9).
 
     Parameters
     ----------

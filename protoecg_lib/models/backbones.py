@@ -1,7 +1,7 @@
 """ResNet-18 backbones in 1D and 2D, written here (no torchvision), and an ImageNet weight loader.
 
-* :class:`ResNet18_1D` (spec §2.1): leads are channels; ``(B, 12, T) -> (B, 8w, L)``.
-* :class:`ResNet18_2D` (spec §2.2): leads are image height; the stem Conv2d(1 -> w, kernel (12, 7),
+* :class:`ResNet18_1D` (method §2.1): leads are channels; ``(B, 12, T) -> (B, 8w, L)``.
+* :class:`ResNet18_2D` (method §2.2): leads are image height; the stem Conv2d(1 -> w, kernel (12, 7),
   stride (1, 2), padding (0, 3)) collapses them, so every later map has height 1;
   ``(B, 12, T) -> (B, 8w, 1, L)``, with dropout between layer3 and layer4.
 
@@ -37,7 +37,7 @@ _BN_KEYS = ("weight", "bias", "running_mean", "running_var")
 
 
 class BasicBlock(nn.Module):
-    """ResNet BasicBlock in 1D or 2D (spec §2.1): conv3-BN-ReLU-conv3-BN, plus shortcut, ReLU.
+    """ResNet BasicBlock in 1D or 2D (method §2.1): conv3-BN-ReLU-conv3-BN, plus shortcut, ReLU.
 
     The shortcut is the identity, or a stride-``s`` 1-wide convolution + BN when the stride or the
     channel count changes. Shapes: ``(B, C_in, [1,] T) -> (B, C_out, [1,] ceil(T / stride))``; a 1D
@@ -86,7 +86,7 @@ def _check_signals(signals: Tensor, who: str) -> None:
 
 
 class ResNet18_1D(nn.Module):
-    """ResNet-18 over time with the 12 leads as input channels (spec §2.1).
+    """ResNet-18 over time with the 12 leads as input channels (method §2.1).
 
     Stem Conv1d(12 -> w, k=7, s=2, p=3) - BN - ReLU - MaxPool1d(3, 2, 1), then four stages of two
     BasicBlocks (w, 2w, 4w, 8w channels; stride 2 from the second stage). No dropout. PyTorch
@@ -124,7 +124,7 @@ class ResNet18_1D(nn.Module):
 
 
 class ResNet18_2D(nn.Module):
-    """torchvision-style ResNet-18 on the ECG as a one-channel 12 x T image (spec §2.2).
+    """torchvision-style ResNet-18 on the ECG as a one-channel 12 x T image (method §2.2).
 
     The stem Conv2d(1 -> w, kernel (12, 7), stride (1, 2), padding (0, 3), no bias) spans all
     leads, so the lead axis collapses to height 1. Then BN - ReLU - MaxPool2d(3, 2, 1), layer1-3,
@@ -194,7 +194,7 @@ _IMAGENET_SKIPPED = ("conv1.weight", "fc.weight", "fc.bias")
 
 
 def load_imagenet_resnet18(backbone: nn.Module, state_dict: Mapping[str, Tensor] | None = None) -> list[str]:
-    """Copy torchvision's ImageNet ResNet-18 weights into a 2D backbone (spec §2.2, §9.2 B1).
+    """Copy torchvision's ImageNet ResNet-18 weights into a 2D backbone (method §2.2, §9.2 B1).
 
     Every key of :func:`imagenet_key_map` must be present with exactly the right shape; any other
     key except the skipped ``conv1.weight`` and ``fc.*`` is an error (no silent partial loading).
@@ -271,7 +271,7 @@ def load_imagenet_resnet18(backbone: nn.Module, state_dict: Mapping[str, Tensor]
 def try_load_imagenet_resnet18(backbone: nn.Module, name: str = "2D") -> bool:
     """:func:`load_imagenet_resnet18` where the weights can be had, else from scratch with a message.
 
-    The paper's 2D branches start from ImageNet weights (spec §2.2). They need torchvision and one
+    The paper's 2D branches start from ImageNet weights (method §2.2). They need torchvision and one
     download (Colab has both). Without torchvision, or without network access to its weights, the
     backbone keeps its random initialisation and a warning says so and how to get the weights.
     A state dict that does not fit (wrong base width) is still an error.

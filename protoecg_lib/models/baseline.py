@@ -1,6 +1,6 @@
 """A plain backbone with a linear head: the ``feature_extractor`` stage and the black-box baseline.
 
-Spec §4.1: the optional pre-training stage trains the branch backbone with a plain head (1D: global
+Method §4.1: the optional pre-training stage trains the branch backbone with a plain head (1D: global
 average pooling -> Linear(512 -> C); 2D: flatten the 512 x 32 map -> Linear(16384 -> C), dropout after
 layer3). The same network on the 1D backbone and all 71 labels is the black-box baseline that every
 results table shows beside ProtoECGNet: same data, splits and training budget, no prototypes.

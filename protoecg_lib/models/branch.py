@@ -1,4 +1,4 @@
-"""One ProtoECGNet branch: backbone -> add-on -> prototype layer -> last layer (spec §2.1-2.3).
+"""One ProtoECGNet branch: backbone -> add-on -> prototype layer -> last layer (method §2.1-2.3).
 
 ``ProtoBranch(config)(signals)`` returns a :class:`BranchOutput` holding everything losses,
 projection and explanations need from one forward pass: logits, pooled and per-window
@@ -44,7 +44,7 @@ class BranchOutput(NamedTuple):
 
 
 def make_add_on(backbone: str, in_channels: int, proto_dim: int, init: str = "default") -> nn.Sequential:
-    """Add-on layers ending in a sigmoid (spec §2.1-2.2).
+    """Add-on layers ending in a sigmoid (method §2.1-2.2).
 
     ``'1d'``: Linear(in, D) - ReLU - Linear(D, D) - Sigmoid, PyTorch default init (``init='default'``)
     or Kaiming-normal fan_out weights and zero biases (``init='kaiming'``), applied to the globally
@@ -117,7 +117,7 @@ class LatentCentering(nn.Module):
 
 
 class ProtoBranch(nn.Module):
-    """A ProtoECGNet branch network (spec §2.1-2.3).
+    """A ProtoECGNet branch network (method §2.1-2.3).
 
     Parameters
     ----------
@@ -134,7 +134,7 @@ class ProtoBranch(nn.Module):
     add_on : nn.Sequential
     prototype_layer : PrototypeLayer
     last_layer : nn.Linear
-        ``P -> C`` without bias, initialised +1 own class / -0.5 others (spec §2.3).
+        ``P -> C`` without bias, initialised +1 own class / -0.5 others (method §2.3).
     class_identity : Tensor, shape (P, C)
         Buffer: ``A[j, c] = 1`` iff prototype ``j`` belongs to class ``c`` (``c = j // m``).
     """
@@ -274,7 +274,7 @@ class ProtoBranch(nn.Module):
     def window_to_samples(self, window_index: int, num_samples: int) -> tuple[int, int]:
         """Input span ``(start, length)`` in samples of latent window ``window_index``.
 
-        One latent step covers ``step = num_samples / L`` samples (31.25 for 1000 -> 32, spec §5);
+        One latent step covers ``step = num_samples / L`` samples (31.25 for 1000 -> 32, method §5);
         ``length = floor(T * step)`` and ``start = floor(w * step)`` clamped to
         ``[0, num_samples - length]``. Global prototypes span the whole record ``(0, num_samples)``.
         Exact integer arithmetic (no float rounding): 1000 samples, T = 3 -> length 93.
@@ -300,7 +300,7 @@ class ProtoBranch(nn.Module):
         """Flattened latent patch of every window, ``(B, W, K)`` (``K = D`` or ``D * T``).
 
         ``latent_windows(latent)[b, w]`` reshaped to ``prototype_shape[1:]`` is what projection
-        writes into a prototype (spec §5); see :meth:`set_prototypes`.
+        writes into a prototype (method §5); see :meth:`set_prototypes`.
         """
         if self.local_windows:
             return latent.permute(0, 2, 1, 3).reshape(latent.shape[0], latent.shape[2], -1)   # (B, W, D*T)

@@ -1,4 +1,4 @@
-"""Save and load models together with the config that built them (spec §9.2 B1, B10, B18).
+"""Save and load models together with the config that built them (method §9.2 B1, B10, B18).
 
 A checkpoint is one ``torch.save`` file holding only tensors and plain Python values::
 

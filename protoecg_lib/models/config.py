@@ -1,10 +1,10 @@
 """Model configuration: one dataclass per branch, one for the full model, and named presets.
 
-A checkpoint stores ``config.to_dict()`` next to the weights (spec §9.2 B10), so everything that
+A checkpoint stores ``config.to_dict()`` next to the weights (method §9.2 B10), so everything that
 changes a tensor shape lives here: label set, prototypes per class, prototype length, latent width,
 backbone width. Presets:
 
-* ``paper`` -- the final model of spec §4.3: 5 / 18 / 7 prototypes per class, prototype lengths
+* ``paper`` -- the final model of method §4.3: 5 / 18 / 7 prototypes per class, prototype lengths
   global / 3 / 32 latent steps, 512-wide latents, ResNet-18 at base width 64, dropout 0.35.
 * ``fast`` -- the same topology, small enough for CPU runs (CI, laptops): base width 16, 64-wide
   latents, 2 / 3 / 2 prototypes per class. The similarity constants are kept at the paper's 13 and
@@ -31,11 +31,11 @@ _BACKBONES = ("1d", "2d")
 _SIMILARITIES = ("cosine", "scaled_cosine")
 _POOLS = ("mean", "max", "topk")
 _FUSIONS = ("linear", "masked")
-#: Prototype initialisations (``normal``: i.i.d. N(0, 1), spec §2.1-2.2; ``uniform``: U(0, 1), the
+#: Prototype initialisations (``normal``: i.i.d. N(0, 1), method §2.1-2.2; ``uniform``: U(0, 1), the
 #: range of the sigmoid latents the prototypes are compared with).
 PROTOTYPE_INITS = ("normal", "uniform")
-#: Add-on initialisations of the 1D branch (``default``: PyTorch's Linear init, spec §2.1;
-#: ``kaiming``: Kaiming-normal fan_out weights and zero biases, as the 2D add-on of spec §2.2).
+#: Add-on initialisations of the 1D branch (``default``: PyTorch's Linear init, method §2.1;
+#: ``kaiming``: Kaiming-normal fan_out weights and zero biases, as the 2D add-on of method §2.2).
 ADD_ON_INITS = ("default", "kaiming")
 #: Latent centring before the cosine (``none``: the paper; ``half``: ``z - 0.5``; ``running``: ``z``
 #: minus its batch mean in training and its running mean in evaluation, like a BatchNorm without scale).
@@ -50,7 +50,7 @@ def latent_length(num_samples: int) -> int:
 
     The stem convolution, the max-pool and the first blocks of layer2-4 each halve the time axis
     with ``ceil`` rounding (kernel 7/3/3, padding 3/1/1, stride 2), so ``L = ceil(N / 32)`` applied
-    step by step: 1000 -> 32 (spec §2.1), 5000 -> 157.
+    step by step: 1000 -> 32 (method §2.1), 5000 -> 157.
     """
     if int(num_samples) != num_samples or num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
@@ -61,7 +61,7 @@ def latent_length(num_samples: int) -> int:
 
 
 def scaled_cosine_scale(proto_dim: int, prototype_length: int) -> float:
-    """The constant ``L / T`` of the 2D scaled cosine (spec §2.2, §9.1 A2).
+    """The constant ``L / T`` of the 2D scaled cosine (method §2.2, §9.1 A2).
 
     ``D = proto_dim * T`` entries per window, ``L = floor(sqrt(D))``; the official code multiplies
     the cosine by ``L / T``: 13 for (512, 3) and 4 for (512, 32).
@@ -73,14 +73,14 @@ def scaled_cosine_scale(proto_dim: int, prototype_length: int) -> float:
 
 @dataclass
 class BranchConfig:
-    """Everything that defines one ProtoECGNet branch (spec §2.1-2.3, §4.3).
+    """Everything that defines one ProtoECGNet branch (method §2.1-2.3, §4.3).
 
     Parameters
     ----------
     name : {'rhythm', 'morphology', 'global'}
         The branch.
     backbone : {'1d', '2d'}
-        ResNet-18 in 1D (leads as channels, spec §2.1) or 2D (leads as image height, §2.2).
+        ResNet-18 in 1D (leads as channels, method §2.1) or 2D (leads as image height, §2.2).
     prototypes_per_class : int
         ``m``; the branch has ``P = m * C`` prototypes, class ``c`` owning ``c*m .. c*m+m-1``.
     prototype_length : int or None
@@ -113,7 +113,7 @@ class BranchConfig:
         ``normal`` (paper): i.i.d. N(0, 1); ``uniform``: U(0, 1), inside the positive orthant where
         the sigmoid latents live.
     add_on_init : {'default', 'kaiming'}
-        1D add-on initialisation (the 2D add-on is always Kaiming, spec §2.2).
+        1D add-on initialisation (the 2D add-on is always Kaiming, method §2.2).
     latent_center : {'none', 'half', 'running'}
         What is subtracted from the add-on output before the similarity (``none`` in the paper).
         Sigmoid latents are all positive, so without centring every latent points roughly along
@@ -292,7 +292,7 @@ class BranchConfig:
 
 @dataclass
 class ModelConfig:
-    """The full ProtoECGNet: three branch configs and the fusion head (spec §2, §6, §9.1 A4).
+    """The full ProtoECGNet: three branch configs and the fusion head (method §2, §6, §9.1 A4).
 
     Parameters
     ----------
@@ -363,9 +363,9 @@ class ModelConfig:
 
 
 def paper_config(fusion: str = "linear") -> ModelConfig:
-    """The paper's final model (spec §4.3): P = 80 / 936 / 21, T = global / 3 / 32, D = 512.
+    """The paper's final model (method §4.3): P = 80 / 936 / 21, T = global / 3 / 32, D = 512.
 
-    The 2D branches start from torchvision's ImageNet ResNet-18 weights (spec §2.2) when torchvision
+    The 2D branches start from torchvision's ImageNet ResNet-18 weights (method §2.2) when torchvision
     and its weights can be had; otherwise they train from scratch and say so
     (:func:`~protoecg_lib.models.backbones.try_load_imagenet_resnet18`).
     """

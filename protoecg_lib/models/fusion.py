@@ -1,4 +1,4 @@
-"""The full ProtoECGNet: three branches and a fusion head over their similarities (spec §2, §6).
+"""The full ProtoECGNet: three branches and a fusion head over their similarities (method §2, §6).
 
 The fusion head reads the pooled similarities of the three branches concatenated in the order
 rhythm, morphology, global (80 + 936 + 21 = 1037 features in the paper) and outputs 71 logits in
@@ -57,7 +57,7 @@ def fusion_class_identity(config: ModelConfig) -> Tensor:
 
 
 class ProtoECGNet(nn.Module):
-    """Three prototype branches and a fusion head (spec §2, §6).
+    """Three prototype branches and a fusion head (method §2, §6).
 
     Parameters
     ----------

@@ -1,8 +1,8 @@
 """Prototype layer (global and time-localised prototypes), similarities and the class identity.
 
-* 1D branch (spec §2.1): ``P`` vectors ``(P, D)``; cosine similarity to the pooled latent, norms
+* 1D branch (method §2.1): ``P`` vectors ``(P, D)``; cosine similarity to the pooled latent, norms
   clamped below at 1e-12; one "window" per record.
-* 2D branches (spec §2.2): ``P`` patches ``(P, D, 1, T)`` slid over the latent map ``(B, D, 1, L)``
+* 2D branches (method §2.2): ``P`` patches ``(P, D, 1, T)`` slid over the latent map ``(B, D, 1, L)``
   with stride 1, ``W = L - T + 1`` windows, all at once (a 1D convolution, no Python loop)::
 
       s_bjw = scale * <u_bw, p_j> / ( sqrt(|u_bw|^2 + eps) * sqrt(|p_j|^2 + eps) ),  eps = 1e-4
@@ -29,14 +29,14 @@ __all__ = [
     "class_identity", "last_layer_weights", "COSINE_EPS", "SCALED_COSINE_EPS",
 ]
 
-#: Lower clamp of the norms in the 1D cosine (spec §2.1).
+#: Lower clamp of the norms in the 1D cosine (method §2.1).
 COSINE_EPS = 1e-12
-#: Epsilon inside the square roots of the 2D scaled cosine (spec §2.2).
+#: Epsilon inside the square roots of the 2D scaled cosine (method §2.2).
 SCALED_COSINE_EPS = 1e-4
 
 
 def cosine_similarity(latent: Tensor, prototypes: Tensor, eps: float = COSINE_EPS) -> Tensor:
-    """Cosine between pooled latents and prototype vectors (spec §2.1).
+    """Cosine between pooled latents and prototype vectors (method §2.1).
 
     Parameters
     ----------
@@ -56,7 +56,7 @@ def cosine_similarity(latent: Tensor, prototypes: Tensor, eps: float = COSINE_EP
 
 def scaled_cosine_similarity(latent: Tensor, prototypes: Tensor, scale: float,
                              eps: float = SCALED_COSINE_EPS) -> Tensor:
-    """Scaled cosine of every prototype with every stride-1 window of a latent map (spec §2.2).
+    """Scaled cosine of every prototype with every stride-1 window of a latent map (method §2.2).
 
     Parameters
     ----------
@@ -64,7 +64,7 @@ def scaled_cosine_similarity(latent: Tensor, prototypes: Tensor, scale: float,
         The latent map with its height-1 axis removed.
     prototypes : Tensor, shape (P, D, T)
     scale : float
-        The constant ``L / T`` of the spec (13 or 4 in the paper).
+        The constant ``L / T`` of method §2.2 (13 or 4 in the paper).
     eps : float
         Added to both squared norms inside the square roots.
 
@@ -98,20 +98,20 @@ def pool_windows(window_similarity: Tensor, pool: str = "mean", topk: int = 5) -
 
 
 def class_identity(num_classes: int, prototypes_per_class: int) -> Tensor:
-    """Class-identity matrix ``A (P, C)``: ``A[j, c] = 1`` iff ``j // m == c`` (spec §2.3)."""
+    """Class-identity matrix ``A (P, C)``: ``A[j, c] = 1`` iff ``j // m == c`` (method §2.3)."""
     owner = torch.arange(num_classes * prototypes_per_class) // prototypes_per_class  # (P,)
     return F.one_hot(owner, num_classes).to(torch.float32)                        # (P, C)
 
 
 def last_layer_weights(identity: Tensor, correct: float = 1.0, incorrect: float = -0.5) -> Tensor:
     """ProtoPNet-style last-layer weight ``(C, P)`` from ``A (P, C)``: ``correct`` where
-    ``A[j, c] = 1``, ``incorrect`` elsewhere (spec §2.3)."""
+    ``A[j, c] = 1``, ``incorrect`` elsewhere (method §2.3)."""
     a = identity.t()                                  # (C, P)
     return correct * a + incorrect * (1.0 - a)        # (C, P)
 
 
 class PrototypeLayer(nn.Module):
-    """Learnable prototypes and their similarities to a latent (spec §2.1-2.2).
+    """Learnable prototypes and their similarities to a latent (method §2.1-2.2).
 
     Parameters
     ----------
@@ -129,7 +129,7 @@ class PrototypeLayer(nn.Module):
     window_pool : {'mean', 'max', 'topk'}
     topk : int
     init : {'normal', 'uniform'}
-        Prototypes start i.i.d. N(0, 1) (spec §2.1-2.2, ``normal``) or U(0, 1) (``uniform``).
+        Prototypes start i.i.d. N(0, 1) (method §2.1-2.2, ``normal``) or U(0, 1) (``uniform``).
     """
 
     def __init__(self, num_prototypes: int, proto_dim: int, length: int | None = None, *,
@@ -196,7 +196,7 @@ class PrototypeLayer(nn.Module):
         -------
         Tensor, shape (B, W, K)
             ``K = D`` (1D, ``W = 1``) or ``D * T``; ``windows(latent)[b, w].view(prototype_shape[1:])``
-            is the value a projected prototype takes (spec §5).
+            is the value a projected prototype takes (method §5).
         """
         if self.length is None:
             if latent.ndim != 2 or latent.shape[1] != self.proto_dim:
@@ -218,7 +218,7 @@ class PrototypeLayer(nn.Module):
         Returns
         -------
         window_similarity : Tensor, shape (B, P, W)
-            The scaled cosine of spec §2.2 between each prototype and each patch.
+            The scaled cosine of method §2.2 between each prototype and each patch.
         similarity : Tensor, shape (B, P)
             Pooled by ``window_pool``.
         """
@@ -259,7 +259,7 @@ class PrototypeLayer(nn.Module):
 
     @torch.no_grad()
     def set_prototypes(self, values: Tensor, index: int | Sequence[int] | Tensor | None = None) -> None:
-        """Overwrite all prototypes, or those at ``index`` (used by projection, spec §5).
+        """Overwrite all prototypes, or those at ``index`` (used by projection, method §5).
 
         Parameters
         ----------

@@ -1,6 +1,6 @@
 """Exact fast layers for the backbones' height-1 feature maps ("row layout", on by default).
 
-Both ResNet-18 backbones (spec §2.1, §2.2) reduce an ECG to maps with a single row: the 2D stem's
+Both ResNet-18 backbones (method §2.1, §2.2) reduce an ECG to maps with a single row: the 2D stem's
 ``(12, 7)`` kernel spans all leads, so every later 2D map is ``(B, C, 1, L)``, and a 1D map
 ``(B, C, L)`` is the same thing without the row axis. On such maps three rewrites are exact (the
 same sums, so the same outputs and gradients up to float reordering):
@@ -15,7 +15,7 @@ same sums, so the same outputs and gradients up to float reordering):
 With these, both backbones run as ``(B, C, 1, L)`` maps in channels-last memory order, which the
 CPU's oneDNN kernels handle faster than ``conv1d`` or NCHW ``conv2d`` (``benchmarks/bench_speed.py``
 measures it). Weights keep their full shapes and names -- ``(out, in, 3, 3)`` for 2D, ``(out, in, 3)``
-for 1D -- so state dicts, ImageNet loading, checkpoints and the spec's parameter counts are
+for 1D -- so state dicts, ImageNet loading, checkpoints and the parameter counts (method §2.5) are
 unchanged. :func:`set_fast_paths` switches every rewrite off to get the plain layers back (the
 benchmark's and the tests' reference). Dropout draws its mask in memory order, so with dropout
 active a fast and a plain model see different (equally distributed) masks; in eval mode, or with

@@ -1,6 +1,6 @@
 """Figures of protoecg: every function returns a matplotlib Figure in the one house style.
 
-* ECGs on paper (spec §7.3, §5): :func:`plot_ecg` (12-lead print layout with highlights),
+* ECGs on paper (method §7.3, §5): :func:`plot_ecg` (12-lead print layout with highlights),
   :func:`plot_ecg_pair` (explanation layout), :func:`plot_lead_strip`, :func:`plot_segment`,
   with :class:`Highlight` bands and :class:`EcgPaper` settings.
 * The model: :func:`plot_architecture` (shapes and counts measured on a preset's model).

@@ -1,4 +1,4 @@
-"""The architecture of ProtoECGNet as a diagram drawn from a model config (spec §2, §6).
+"""The architecture of ProtoECGNet as a diagram drawn from a model config (method §2, §6).
 
 Nothing in the diagram is typed in by hand: :func:`architecture_summary` builds the model of a
 preset (or any :class:`~protoecg_lib.models.ModelConfig`), runs one ECG of zeros through it and
@@ -41,7 +41,7 @@ class BranchSummary:
     scale : float
         Similarity constant (1 for the cosine, 13 / 4 for the 2D scaled cosine).
     window_pool : str
-        How window similarities are pooled (spec §9.1 A1).
+        How window similarities are pooled (method §9.1 A1).
     backbone_params, add_on_params, prototype_params, last_layer_params : int
     """
 
@@ -63,7 +63,7 @@ class BranchSummary:
 
     @property
     def total_params(self) -> int:
-        """All trainable parameters of the branch, its own last layer included (spec §2.5)."""
+        """All trainable parameters of the branch, its own last layer included (method §2.5)."""
         return self.backbone_params + self.add_on_params + self.prototype_params + self.last_layer_params
 
 
@@ -84,7 +84,7 @@ class ArchitectureSummary:
     fusion_params : int
     model_params : int
         The inference model: backbones, add-ons, prototypes and the fusion head (the branches' own
-        last layers left out, spec §2.5).
+        last layers left out, method §2.5).
     """
 
     preset: str

@@ -15,7 +15,7 @@ __all__ = ["plot_last_layer", "plot_window_similarity"]
 
 def plot_last_layer(weight, labels: Sequence[str], prototypes_per_class: int | None = None, *,
                     title: str | None = None, figsize: tuple[float, float] | None = None) -> Figure:
-    """The last-layer weight matrix ``(C, P)`` as an image, classes down, prototypes across (spec §2.3).
+    """The last-layer weight matrix ``(C, P)`` as an image, classes down, prototypes across (method §2.3).
 
     Parameters
     ----------
@@ -58,7 +58,7 @@ def plot_last_layer(weight, labels: Sequence[str], prototypes_per_class: int | N
 def plot_window_similarity(window_similarity, spans, fs: float, *, trace=None, lead: str | None = None,
                            topk: int = 5, title: str | None = None,
                            figsize: tuple[float, float] = (10.0, 4.6)) -> Figure:
-    """One prototype's similarity to every window of one ECG, with the mean / max / top-k pools (spec §2.2).
+    """One prototype's similarity to every window of one ECG, with the mean / max / top-k pools (method §2.2).
 
     Parameters
     ----------

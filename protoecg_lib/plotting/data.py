@@ -1,7 +1,7 @@
 """Data figures: label frequencies, label co-occurrence, and the high-pass filter's response.
 
-The co-occurrence heatmap shows the Jaccard matrix of spec §1.7, the frequency-response plot the
-gain of the baseline-wander high-pass of spec §1.2.
+The co-occurrence heatmap shows the Jaccard matrix of method §1.7, the frequency-response plot the
+gain of the baseline-wander high-pass of method §1.2.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def tick_fontsize(n: int) -> float:
 def plot_cooccurrence(jaccard, labels: Sequence[str] | None = None, title: str | None = None,
                       annotate: bool | None = None, *, mask_upper: bool = False, cmap: str = "rocket_r",
                       figsize: tuple[float, float] | None = None) -> Figure:
-    """Heatmap of the label co-occurrence (Jaccard) matrix (spec §1.7).
+    """Heatmap of the label co-occurrence (Jaccard) matrix (method §1.7).
 
     Parameters
     ----------
@@ -84,7 +84,7 @@ def plot_cooccurrence(jaccard, labels: Sequence[str] | None = None, title: str |
 def plot_frequency_response(freqs_hz, gains, *, cutoff_hz: float | None = None,
                             bands: Mapping[str, tuple[float, float]] | None = None, title: str | None = None,
                             figsize: tuple[float, float] | None = None) -> Figure:
-    """Gain of a filter against frequency on a log axis, with its cutoff and labelled bands (spec §1.2).
+    """Gain of a filter against frequency on a log axis, with its cutoff and labelled bands (method §1.2).
 
     Parameters
     ----------
@@ -184,7 +184,7 @@ def _counts(counts) -> pd.Series:
 
 def plot_label_frequencies(counts, *, sort: bool = True, log: bool = False, title: str | None = None,
                            figsize: tuple[float, float] | None = None) -> Figure:
-    """How many ECGs carry each label, one horizontal bar per label coloured by branch (spec §1.4).
+    """How many ECGs carry each label, one horizontal bar per label coloured by branch (method §1.4).
 
     Parameters
     ----------

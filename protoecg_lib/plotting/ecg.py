@@ -1,4 +1,4 @@
-"""The 12-lead print layout and the explanation pair (spec §7.3, §5, §7.2).
+"""The 12-lead print layout and the explanation pair (method §7.3, §5, §7.2).
 
 25 mm/s, 10 mm/mV, pink 1-mm and red 5-mm grid, rows [I, aVR, V1, V4], [II, aVL, V2, V5],
 [III, aVF, V3, V6] with consecutive quarter-record slices per column, a full-length rhythm strip
@@ -120,7 +120,7 @@ def _figure_for_pages(pages_mm: list[tuple[float, float]], arrangement: str, wid
 def plot_ecg(signals, fs: float, *, title: str | None = None, highlights=None, rhythm_lead: str = "II",
              ax: Axes | None = None, figsize: tuple[float, float] | None = None, width: float = 11.0,
              leads: Sequence[str] = LEADS, paper: EcgPaper | None = None) -> Figure:
-    """One ECG in the standard 12-lead print layout (spec §7.3).
+    """One ECG in the standard 12-lead print layout (method §7.3).
 
     Parameters
     ----------
@@ -164,7 +164,7 @@ def plot_ecg_pair(left_signals, right_signals, fs, left_title: str | None = None
                   left_highlights=None, right_highlights=None, *, arrangement: str = "vertical",
                   rhythm_lead: str = "II", width: float | None = None, figsize: tuple[float, float] | None = None,
                   leads: Sequence[str] = LEADS, paper: EcgPaper | None = None) -> Figure:
-    """The explanation layout: the ECG being explained and a prototype's source ECG (spec §5, §7.2).
+    """The explanation layout: the ECG being explained and a prototype's source ECG (method §5, §7.2).
 
     Both ECGs are drawn in print layout at the same paper scale, each with its own highlights
     (typically the matched window in the test ECG and the prototype window in its source ECG).

@@ -7,7 +7,7 @@ a column's slice sits at its own record time (column 2 of a 10-s record spans x 
 page x equals record time for every panel and for the rhythm strip; the calibration pulses sit at
 negative x, left of the traces. Its y axis is in mV, each print row offset by
 ``EcgPaper.row_spacing_mv`` (50 mm). ``set_aspect`` makes 1 mm horizontally equal 1 mm vertically
-(spec §7.3: 25 mm/s, 10 mm/mV).
+(method §7.3: 25 mm/s, 10 mm/mV).
 
 Every drawn element carries a gid: ``"grid-minor"``/``"grid-major"`` (LineCollections),
 ``"trace-<lead>"`` (Line2D; ``"trace-rhythm-<lead>"`` on the print page's strip), ``"lead-label"``
@@ -35,7 +35,7 @@ from .style import EcgPaper
 
 __all__ = ["LAYOUT", "Highlight", "check_signals"]
 
-#: The print layout: three rows of four leads (spec §7.3); the rhythm strip comes underneath.
+#: The print layout: three rows of four leads (method §7.3); the rhythm strip comes underneath.
 LAYOUT: tuple[tuple[str, ...], ...] = (
     ("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 
@@ -49,7 +49,7 @@ def _canonical_lead(name: str) -> str:
 
 @dataclass(frozen=True)
 class Highlight:
-    """A translucent band over a time span of an ECG (a prototype window, spec §5 and §7.3).
+    """A translucent band over a time span of an ECG (a prototype window, method §5 and §7.3).
 
     Parameters
     ----------
@@ -93,7 +93,7 @@ class Highlight:
 
     @classmethod
     def strip_only(cls, start_s: float, end_s: float, **kwargs) -> "Highlight":
-        """A band on the rhythm strip only (the 1D rhythm prototypes of spec §5)."""
+        """A band on the rhythm strip only (the 1D rhythm prototypes of method §5)."""
         return cls(start_s, end_s, leads=(), strip=True, **kwargs)
 
     def on_lead(self, lead: str) -> bool:

@@ -1,4 +1,4 @@
-"""Evaluation figures: per-label AUROC bars with bootstrap intervals (spec §8.1), and macro and
+"""Evaluation figures: per-label AUROC bars with bootstrap intervals (method §8.1), and macro and
 weighted AUROC with intervals per model (chapter 9)."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ __all__ = ["plot_auroc_bars", "plot_model_aurocs"]
 
 
 def plot_model_aurocs(result: dict, *, title: str | None = None) -> Figure:
-    """Macro and weighted AUROC of every model with its 95 % patient-bootstrap interval (spec §8.1).
+    """Macro and weighted AUROC of every model with its 95 % patient-bootstrap interval (method §8.1).
 
     Parameters
     ----------
@@ -85,7 +85,7 @@ def _auroc_table(table, name: str) -> pd.DataFrame:
 def plot_auroc_bars(table: pd.DataFrame, second: pd.DataFrame | None = None, *,
                     names: tuple[str, str] = ("ProtoECGNet", "baseline"), sort: bool = True,
                     title: str | None = None, figsize: tuple[float, float] | None = None) -> Figure:
-    """Per-label AUROC as horizontal bars with confidence intervals and support (spec §8.1).
+    """Per-label AUROC as horizontal bars with confidence intervals and support (method §8.1).
 
     Parameters
     ----------

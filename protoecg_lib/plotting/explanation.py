@@ -1,5 +1,5 @@
 """Figures of a case-based explanation: the explained ECG beside a prototype's source ECG, and a
-prototype on its source ECG (spec §5, §7.3)."""
+prototype on its source ECG (method §5, §7.3)."""
 from __future__ import annotations
 
 import numpy as np
@@ -56,7 +56,7 @@ def evidence_verdict(ev) -> str:
 
 def prototype_highlights(kind: str, start: int | None, length: int | None, fs: float, num_samples: int,
                          label: str | None = None, color: str = _WINDOW_COLOR) -> list:
-    """The bands showing a prototype (or its match) on an ECG page (spec §5, §7.3).
+    """The bands showing a prototype (or its match) on an ECG page (method §5, §7.3).
 
     ``local-2d``: one band over ``[start, start + length)`` on every lead; ``global-1d``: the whole
     rhythm strip (:meth:`Highlight.strip_only`); ``global-2d``: no band (the whole record).
@@ -89,7 +89,7 @@ def _window_text(kind: str, start, length, fs: float) -> str:
 
 def explanation_figure(explanation: Explanation, prototype_rank: int = 0, label: str | None = None, *,
                        which: str = "for", arrangement: str = "vertical", width: float | None = None) -> Figure:
-    """The ECG being explained beside one prototype's source ECG (spec §7.2-7.3).
+    """The ECG being explained beside one prototype's source ECG (method §7.2-7.3).
 
     Top page: the explained ECG in print layout with the best-matching window shaded (the nominal
     window, labelled as such), the faithful highlight's peak when the explanation carries one
@@ -171,7 +171,7 @@ def explanation_figure(explanation: Explanation, prototype_rank: int = 0, label:
 
 def prototype_figure(record, signals, fs: float, *, title: str | None = None, kind: str | None = None,
                      width: float = 11.0) -> Figure:
-    """A prototype on its source ECG in print layout, its window shaded (spec §5, §8.3 review).
+    """A prototype on its source ECG in print layout, its window shaded (method §5, §8.3 review).
 
     Parameters
     ----------

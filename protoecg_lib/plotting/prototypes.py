@@ -2,7 +2,7 @@
 
 The gallery reads the prototype sources projection writes (:class:`~protoecg_lib.runs.records.PrototypeSource`,
 DEVELOPING.md) and shows each prototype as its source ECG's most relevant lead over the whole record
-with the prototype window shaded (spec §5, §8.3: the review interface browses a class's prototypes).
+with the prototype window shaded (method §5, §8.3: the review interface browses a class's prototypes).
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def plot_prototype_gallery(sources: Sequence, get_signals: Callable[[int], np.nd
                            class_code: str | None = None, max_prototypes: int = 12, ncols: int = 3, *,
                            lead: str | None = None, title: str | None = None, panel_width: float = 4.0,
                            leads: Sequence[str] = LEADS, paper: EcgPaper | None = None) -> Figure:
-    """Small multiples, one panel per prototype of a class (or of all classes) (spec §5, §8.3).
+    """Small multiples, one panel per prototype of a class (or of all classes) (method §5, §8.3).
 
     Parameters
     ----------
@@ -215,7 +215,7 @@ def _groups(similarity, positives, prototypes) -> dict[str, np.ndarray]:
 def plot_similarity_hist(similarity, *, positives=None, prototypes=None, bins: int = 30, density: bool = True,
                          title: str | None = None, xlabel: str = "similarity",
                          figsize: tuple[float, float] = (5.5, 3.4)) -> Figure:
-    """Histograms of prototype similarities, e.g. for positives vs negatives of a class (spec §2).
+    """Histograms of prototype similarities, e.g. for positives vs negatives of a class (method §2).
 
     Parameters
     ----------
@@ -263,7 +263,7 @@ def plot_similarity_hist(similarity, *, positives=None, prototypes=None, bins: i
 def plot_latent_2d(points, labels=None, prototypes_2d=None, prototype_labels=None, *, title: str | None = None,
                    palette: Mapping | None = None, point_size: float = 12.0,
                    figsize: tuple[float, float] = (5.5, 4.6)) -> Figure:
-    """A 2D projection of the latent space with prototypes marked (spec §3: clustering and separation).
+    """A 2D projection of the latent space with prototypes marked (method §3: clustering and separation).
 
     Parameters
     ----------

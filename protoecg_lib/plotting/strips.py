@@ -1,4 +1,4 @@
-"""Single-lead strips and zoomed 3x4 segments on ECG paper (the prototype figures of spec §5).
+"""Single-lead strips and zoomed 3x4 segments on ECG paper (the prototype figures of method §5).
 
 A 1D rhythm prototype is shown as its source ECG's lead-II strip shaded over the whole record; a
 2D partial prototype as a 3x4 zoom of just its window. Page coordinates as in
@@ -23,7 +23,7 @@ __all__ = ["plot_lead_strip", "plot_segment"]
 
 def plot_lead_strip(signals, fs: float, lead: str = "II", highlights=None, title: str | None = None, *,
                     width: float = 11.0, leads: Sequence[str] = LEADS, paper: EcgPaper | None = None) -> Figure:
-    """A single-lead strip on ECG paper (1D prototypes and zooms, spec §5).
+    """A single-lead strip on ECG paper (1D prototypes and zooms, method §5).
 
     Parameters
     ----------
@@ -73,7 +73,7 @@ def plot_lead_strip(signals, fs: float, lead: str = "II", highlights=None, title
 
 def plot_segment(signals, fs: float, start_s: float, end_s: float, title: str | None = None, *,
                  width: float = 8.0, leads: Sequence[str] = LEADS, paper: EcgPaper | None = None) -> Figure:
-    """A 3x4 zoom of one time window of all 12 leads on ECG paper (2D partial prototypes, spec §5).
+    """A 3x4 zoom of one time window of all 12 leads on ECG paper (2D partial prototypes, method §5).
 
     Parameters
     ----------

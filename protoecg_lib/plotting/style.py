@@ -26,7 +26,7 @@ class HouseStyle:
     """Fonts, palette and colours shared by all figures.
 
     The palette is Okabe-Ito (colour-blind safe); ``branch_colors`` gives every ProtoECGNet branch
-    (spec §2) one colour used wherever branches are compared.
+    (method §2) one colour used wherever branches are compared.
     """
 
     font_size: float = 9.0
@@ -69,7 +69,7 @@ class HouseStyle:
 
 @dataclass(frozen=True)
 class EcgPaper:
-    """ECG paper of the print layout (spec §7.3): speed, gain, grid and trace.
+    """ECG paper of the print layout (method §7.3): speed, gain, grid and trace.
 
     At 25 mm/s and 10 mm/mV one 1-mm minor square is 0.04 s by 0.1 mV and one 5-mm major square
     0.2 s by 0.5 mV. ``aspect`` (mV-to-seconds display ratio) keeps 1 mm on the page equal in both

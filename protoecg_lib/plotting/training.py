@@ -61,7 +61,7 @@ def _number(value) -> float:
 
 
 def plot_training_curves(run, branch: str | None = None, *, title: str | None = None) -> Figure:
-    """Loss and validation AUROC per epoch, per branch and stage, from ``metrics.jsonl`` (spec §4.1).
+    """Loss and validation AUROC per epoch, per branch and stage, from ``metrics.jsonl`` (method §4.1).
 
     Stages of a branch (e.g. joint, projection, classifier) are drawn one after the other on a
     running epoch axis, each in its own colour, with dotted lines between them.

@@ -2,7 +2,7 @@
 
 A probability is the run's **calibrated** probability when the run stores a calibration (the
 pipeline's calibration stage, :mod:`protoecg_lib.training.calibrate`: prior correction for the class
-weights and Platt scaling, fitted on the validation fold), and ``sigmoid(logit)`` otherwise (spec §6,
+weights and Platt scaling, fitted on the validation fold), and ``sigmoid(logit)`` otherwise (method §6,
 the fused model's output; runs written before calibration existed). Every caller --
 ``explain_ecg``, ``explain_record``, ``protoecg predict`` -- goes through :func:`probabilities`, and
 :func:`listed` gives the labels the run lists: its calibration's operating point (each ECG its

@@ -1,6 +1,6 @@
 """Typed records a run directory holds: prototype sources and per-ECG predictions.
 
-* :class:`PrototypeSource`: where one prototype was projected (spec §5): the training ECG, the window
+* :class:`PrototypeSource`: where one prototype was projected (method §5): the training ECG, the window
   and its sample span, the similarity, or why it could not be projected. ``RUN/<branch>/prototypes.json``
   is a JSON list of them, in prototype order.
 * :class:`Predictions`: one model's scores on one split, as ``RUN/predictions/<split>[_<who>].csv``:
@@ -26,7 +26,7 @@ __all__ = ["PrototypeSource", "save_prototype_sources", "load_prototype_sources"
 # --------------------------------------------------------------------------- prototype sources
 @dataclass(frozen=True)
 class PrototypeSource:
-    """Where one prototype comes from (spec §5; DEVELOPING.md "Prototype sources").
+    """Where one prototype comes from (method §5; DEVELOPING.md "Prototype sources").
 
     Attributes
     ----------
@@ -48,7 +48,7 @@ class PrototypeSource:
     window_index : int or None
         Latent window of the best match (0 for global prototypes).
     start_sample, length_samples : int or None
-        The window's span at ``sampling_rate`` (the nominal span, spec §5).
+        The window's span at ``sampling_rate`` (the nominal span, method §5).
     sampling_rate : int
     similarity : float or None
         The winning similarity during projection.

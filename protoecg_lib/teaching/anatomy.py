@@ -1,10 +1,10 @@
-"""Small analysis helpers for looking inside a branch (the book's branch chapters, spec §2).
+"""Small analysis helpers for looking inside a branch (the book's branch chapters, method §2).
 
 * :func:`layer_shapes` -- output shape of every layer on a real batch (forward hooks), e.g. the
-  1000 -> 500 -> 250 -> 250 -> 125 -> 63 -> 32 time axis of spec §2.1.
-* :func:`parameter_counts` -- trainable parameters of a branch by component (spec §2.5).
+  1000 -> 500 -> 250 -> 250 -> 125 -> 63 -> 32 time axis of method §2.1.
+* :func:`parameter_counts` -- trainable parameters of a branch by component (method §2.5).
 * :func:`pooled_similarities` -- window similarities ``(N, P, W)`` pooled by mean, max and top-k
-  over a whole array of ECGs, batch by batch (spec §2.2, §9.1 A1).
+  over a whole array of ECGs, batch by batch (method §2.2, §9.1 A1).
 * :func:`class_scores` and :func:`pooled_auroc` -- how well each pooling separates a label's
   positives from its negatives, using only that label's own prototypes (no trained last layer).
 
@@ -27,7 +27,7 @@ from ..arrays import as_numeric
 
 __all__ = ["layer_shapes", "parameter_counts", "pooled_similarities", "class_scores", "pooled_auroc", "POOLS"]
 
-#: Window poolings compared by :func:`pooled_similarities` (spec §9.1 A1).
+#: Window poolings compared by :func:`pooled_similarities` (method §9.1 A1).
 POOLS = ("mean", "max", "topk")
 
 
@@ -51,7 +51,7 @@ def layer_shapes(module: nn.Module, x: Tensor, names: Sequence[str] | None = Non
         One row per call (a module called twice appears twice), columns ``layer``, ``module``
         (class name), ``output_shape`` (tuple) and ``parameters`` (trainable, of that module); the
         first row is the ``input``. The forward runs without gradients and with the plain layers
-        (the shapes the spec describes: ``(B, C, L)`` in 1D, the 2D stem as a module call; the
+        (the shapes method §2 describes: ``(B, C, L)`` in 1D, the 2D stem as a module call; the
         default fast paths compute the same values on ``(B, C, 1, L)`` maps, see
         :mod:`protoecg_lib.models.rows`); the module's train/eval mode and fast paths are left as
         they were.
@@ -97,7 +97,7 @@ def layer_shapes(module: nn.Module, x: Tensor, names: Sequence[str] | None = Non
 
 
 def parameter_counts(branch: nn.Module) -> dict[str, int]:
-    """Trainable parameters of a :class:`~protoecg_lib.models.ProtoBranch` by component (spec §2.5).
+    """Trainable parameters of a :class:`~protoecg_lib.models.ProtoBranch` by component (method §2.5).
 
     Returns
     -------
@@ -120,7 +120,7 @@ def parameter_counts(branch: nn.Module) -> dict[str, int]:
 @torch.no_grad()
 def pooled_similarities(branch: nn.Module, signals, pools: Sequence[str] = POOLS, topk: int | None = None,
                         batch_size: int = 64, device: str = "cpu") -> dict[str, np.ndarray]:
-    """Window similarities of a branch over many ECGs, pooled in several ways (spec §2.2, §9.1 A1).
+    """Window similarities of a branch over many ECGs, pooled in several ways (method §2.2, §9.1 A1).
 
     Parameters
     ----------
@@ -172,7 +172,7 @@ def class_scores(similarity, class_identity, reduce: str = "max") -> np.ndarray:
     similarity : array, shape (N, P)
         Pooled similarities.
     class_identity : array, shape (P, C)
-        ``A[j, c] = 1`` iff prototype ``j`` belongs to class ``c`` (spec §2.3).
+        ``A[j, c] = 1`` iff prototype ``j`` belongs to class ``c`` (method §2.3).
     reduce : {'max', 'mean'}
         Best prototype of the class, or the mean over the class's prototypes.
 
@@ -197,7 +197,7 @@ def class_scores(similarity, class_identity, reduce: str = "max") -> np.ndarray:
 
 def pooled_auroc(pooled: Mapping[str, np.ndarray], targets, class_identity, labels: Sequence[str],
                  reduce: str = "max") -> pd.DataFrame:
-    """AUROC per label of each pooling's class score (:func:`class_scores`), spec §8.1 and §9.1 A1.
+    """AUROC per label of each pooling's class score (:func:`class_scores`), method §8.1 and §9.1 A1.
 
     Parameters
     ----------

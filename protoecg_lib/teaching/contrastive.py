@@ -1,9 +1,9 @@
-"""Looking at the contrastive prototype loss (spec §3.6, §8.4): chapter 7's helpers.
+"""Looking at the contrastive prototype loss (method §3.6, §8.4): chapter 7's helpers.
 
 * :func:`first_release_contrastive_loss` -- the term as the first public release effectively
-  computed it (spec §3.6 "History", §9.2 B16), to compare with the corrected
+  computed it (method §3.6 "History", §9.2 B16), to compare with the corrected
   :func:`protoecg_lib.training.losses.contrastive_loss`;
-* :func:`top_cooccurring_pairs` -- the label pairs that occur together most (Jaccard, spec §1.7);
+* :func:`top_cooccurring_pairs` -- the label pairs that occur together most (Jaccard, method §1.7);
 * :func:`paired_auroc_difference` -- two models scored on the same patient resamples (the
   contrastive ablation compares two runs on one test fold);
 * :func:`ablation_table` -- macro AUROC with intervals of several runs side by side.
@@ -28,9 +28,9 @@ _CLAMP = 1e-6
 
 
 def first_release_contrastive_loss(prototypes: Tensor, class_identity: Tensor, cooccurrence: Tensor) -> Tensor:
-    """The contrastive term with the sign error of the first public release (spec §3.6, §9.2 B16).
+    """The contrastive term with the sign error of the first public release (method §3.6, §9.2 B16).
 
-    The spec describes the bug as a term that "effectively pushed *all* prototype similarities down
+    The bug was described as a term that "effectively pushed *all* prototype similarities down
     and divided by 2 instead of √P". This function is that description written as a formula (not
     the original code): with the cosines ``S`` and the normalised masks of
     :func:`protoecg_lib.training.losses.contrastive_masks`,
@@ -61,7 +61,7 @@ def first_release_contrastive_loss(prototypes: Tensor, class_identity: Tensor, c
 
 
 def top_cooccurring_pairs(targets, labels: Sequence[str], k: int = 10) -> pd.DataFrame:
-    """The ``k`` pairs of distinct labels with the highest Jaccard index (spec §1.7).
+    """The ``k`` pairs of distinct labels with the highest Jaccard index (method §1.7).
 
     Parameters
     ----------
@@ -95,7 +95,7 @@ def top_cooccurring_pairs(targets, labels: Sequence[str], k: int = 10) -> pd.Dat
 
 def paired_auroc_difference(a, b, *, labels: Sequence[str] | None = None, metric: str = "macro",
                             n_boot: int = 200, seed: int = 0, alpha: float = 0.05) -> dict:
-    """``b - a`` in macro (or weighted) AUROC with a paired patient-bootstrap interval (spec §8.1).
+    """``b - a`` in macro (or weighted) AUROC with a paired patient-bootstrap interval (method §8.1).
 
     Both models must have scored the same ECGs in the same order (two runs on one test fold); the
     same seed gives both the same patient resamples, so the interval is the one of the difference.

@@ -1,4 +1,4 @@
-"""Views of an evaluation for the fusion-and-evaluation chapter (spec §6, §8.1, §9.1 A4, §9.2 B3).
+"""Views of an evaluation for the fusion-and-evaluation chapter (method §6, §8.1, §9.1 A4, §9.2 B3).
 
 * :func:`batch_auroc_table` and :func:`batch_averaged_auroc`: the macro AUROC computed per batch
   of consecutive ECGs and averaged, the way the official code logs ``test_auc`` (§9.2 B3). It is
@@ -24,7 +24,7 @@ __all__ = ["batch_auroc_table", "batch_averaged_auroc", "fusion_weight_split"]
 
 
 def batch_auroc_table(y_true, y_score, batch_size: int = 32) -> pd.DataFrame:
-    """Macro AUROC of every batch of ``batch_size`` consecutive ECGs (spec §9.2 B3).
+    """Macro AUROC of every batch of ``batch_size`` consecutive ECGs (method §9.2 B3).
 
     Within a batch a label is scored only when the batch holds a positive and a negative of it; a
     batch in which no label can be scored has no AUROC (NaN).
@@ -61,7 +61,7 @@ def batch_auroc_table(y_true, y_score, batch_size: int = 32) -> pd.DataFrame:
 
 
 def batch_averaged_auroc(y_true, y_score, batch_size: int = 32) -> float:
-    """The mean of the per-batch macro AUROCs over the batches that can be scored (spec §9.2 B3).
+    """The mean of the per-batch macro AUROCs over the batches that can be scored (method §9.2 B3).
 
     This is the kind of number the official code logs as ``test_auc``; it depends on the batch size
     and on the order of the ECGs, and it is *not* the dataset-level macro AUROC
@@ -82,7 +82,7 @@ def batch_averaged_auroc(y_true, y_score, batch_size: int = 32) -> float:
 
 
 def fusion_weight_split(weight, identity, labels: Sequence[str]) -> pd.DataFrame:
-    """Mean fusion weight on each label's own-class prototypes and on all the others (spec §6, §9.1 A4).
+    """Mean fusion weight on each label's own-class prototypes and on all the others (method §6, §9.1 A4).
 
     Parameters
     ----------

@@ -1,11 +1,11 @@
 """Views of case-based explanations for chapter 10: finding cases, tables and a contribution figure.
 
 :mod:`protoecg_lib.evaluation.explain` computes an :class:`~protoecg_lib.evaluation.explanation.Explanation` of one ECG
-(spec §7). This module helps to *read* such explanations:
+(method §7). This module helps to *read* such explanations:
 
 * :func:`prediction_cases` lists the test ECGs and labels that are correct, false alarms or missed,
   most confident first, from a run's saved predictions (predicted at the run's calibrated operating
-  point when a calibration is given, else probability >= 0.5 as spec §7.1);
+  point when a calibration is given, else probability >= 0.5 as method §7.1);
 * :func:`explain_label` explains one chosen label of one ECG, predicted or not (a missed label
   is below the threshold, so :func:`~protoecg_lib.evaluation.explain.explain_run_ecg` does not list it);
 * :func:`logit_decomposition` and :func:`evidence_table` turn one label's explanation into a
@@ -13,7 +13,7 @@
 * :func:`first_shown` finds the first listed prototype that can be drawn (projected, source ECG
   attached), so a figure never asks for a prototype without a source;
 * :func:`protoecg_lib.plotting.explanation.plot_contributions` draws the logit as bias + branch sums beside the largest single
-  contributions ``W[c, j] * s[j]`` for and against the label (spec §6-§7.2).
+  contributions ``W[c, j] * s[j]`` for and against the label (method §6-§7.2).
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def prediction_cases(predictions, kind: str, threshold: float = 0.5, labels: Seq
     kind : {'true_positive', 'false_positive', 'false_negative'}
         See :data:`CASE_KINDS`.
     threshold : float
-        A label is predicted when its probability is ``>= threshold`` (spec §7.1).
+        A label is predicted when its probability is ``>= threshold`` (method §7.1).
     labels : sequence of str, optional
         Keep only these labels.
     calibration : Calibration, optional
@@ -105,7 +105,7 @@ def prediction_cases(predictions, kind: str, threshold: float = 0.5, labels: Seq
 
 def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, sources=None, top_k: int = 3,
                   threshold: float = 0.5):
-    """The explanation of one label of one ECG, whether the label is predicted or not (spec §7).
+    """The explanation of one label of one ECG, whether the label is predicted or not (method §7).
 
     A thin wrapper over :func:`~protoecg_lib.evaluation.explain.explain_run_ecg` with ``labels=[label]`` and a
     note that says whether the label is predicted: at the run's calibrated operating point when the run
@@ -120,7 +120,7 @@ def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, source
     data, model, sources, top_k
         See :func:`~protoecg_lib.evaluation.explain.explain_run_ecg`.
     threshold : float
-        The prediction threshold reported in the result (spec §7.1: 0.5).
+        The prediction threshold reported in the result (method §7.1: 0.5).
 
     Returns
     -------
@@ -149,7 +149,7 @@ def explain_label(run, ecg_id: int, label: str, data=None, *, model=None, source
 
 
 def logit_decomposition(explanation, label: str) -> pd.Series:
-    """One label's logit as bias + the summed contributions of each branch's prototypes (spec §6).
+    """One label's logit as bias + the summed contributions of each branch's prototypes (method §6).
 
     Parameters
     ----------

@@ -1,12 +1,12 @@
 """Looking at the latent space: 2D maps, and prototype geometry against label co-occurrence.
 
-Helpers for the book's chapters on the prototype loss (spec §3), the contrastive term (§3.6) and
+Helpers for the book's chapters on the prototype loss (method §3), the contrastive term (§3.6) and
 projection (§5). Nothing here trains the model; everything reads latents and prototypes (toy latent
 spaces are :mod:`~protoecg_lib.teaching.toy_prototypes`; figures :mod:`protoecg_lib.plotting.latent`):
 
 * :func:`fit_pca_2d` / :func:`pca_2d` -- a 2D PCA map of latents with the prototypes placed in it;
   by default every vector is scaled to unit length first, because the model compares vectors by
-  cosine (spec §2.1-2.2) and only their directions matter.
+  cosine (method §2.1-2.2) and only their directions matter.
 * :func:`branch_latents` -- the latent windows of a branch over a set of ECGs (what projection
   compares prototypes with); :func:`primary_labels` -- one colour category per multi-label ECG.
 * :func:`class_pair_cosines`, :func:`cosine_vs_jaccard`, :func:`cosine_structure` -- how similar the
@@ -117,7 +117,7 @@ def pca_2d(latents, prototypes=None, normalize: bool = True):
 
 @torch.no_grad()
 def branch_latents(branch, signals, batch_size: int = 64, device: str = "cpu") -> np.ndarray:
-    """The latent windows a branch compares its prototypes with, for a set of ECGs (spec §2, §5).
+    """The latent windows a branch compares its prototypes with, for a set of ECGs (method §2, §5).
 
     Parameters
     ----------
@@ -196,7 +196,7 @@ def class_pair_cosines(prototypes, class_identity) -> np.ndarray:
     Parameters
     ----------
     prototypes : array or Tensor, shape (P, D) or (P, D, 1, T)
-        Flattened per prototype, as in the diversity and contrastive terms (spec §3.5-3.6).
+        Flattened per prototype, as in the diversity and contrastive terms (method §3.5-3.6).
     class_identity : array or Tensor, shape (P, C)
         Single-class prototypes.
 
@@ -221,7 +221,7 @@ def cosine_vs_jaccard(prototypes, class_identity, cooccurrence, labels: Sequence
     """One row per pair of distinct classes: their Jaccard index and the mean cosine of their prototypes.
 
     Only classes with at least one training positive (``J_cc > 0``) are paired: a class without one
-    co-occurs with nothing by construction (spec §9.2b) and would fill the "never" group with
+    co-occurs with nothing by construction (method §9.2b) and would fill the "never" group with
     prototypes the data never constrained.
 
     Parameters
@@ -256,7 +256,7 @@ def cosine_vs_jaccard(prototypes, class_identity, cooccurrence, labels: Sequence
 
 
 def cosine_structure(prototypes, class_identity, cooccurrence) -> dict:
-    """Summary of prototype geometry against label co-occurrence (the contrastive term's target, spec §3.6).
+    """Summary of prototype geometry against label co-occurrence (the contrastive term's target, method §3.6).
 
     Parameters
     ----------

@@ -1,5 +1,5 @@
 """Toy latent spaces for chapter 6: hand-placed unit vectors, one loss term at a time, and gradient
-descent on the prototypes alone, so a reader sees what each term of the prototype loss (spec §3)
+descent on the prototypes alone, so a reader sees what each term of the prototype loss (method §3)
 does to prototypes on a circle. The snapshots are drawn by
 :func:`protoecg_lib.plotting.latent.snapshot_panels`.
 """
@@ -34,15 +34,15 @@ def unit_vectors(degrees) -> Tensor:
     return torch.stack([theta.cos(), theta.sin()], dim=1).float()                     # (N, 2)
 
 
-#: Loss terms :func:`toy_objective` can build (names as in ``PrototypeLoss`` terms, spec §3).
+#: Loss terms :func:`toy_objective` can build (names as in ``PrototypeLoss`` terms, method §3).
 TOY_TERMS = ("clst", "sep", "spars", "div", "cnrst")
 
 
 def toy_objective(term: str, samples: Tensor, targets: Tensor, class_identity: Tensor,
                   cooccurrence: Tensor | None = None, variant: str = "code") -> Callable[[Tensor], Tensor]:
-    """One loss term as a function of the prototypes alone, for fixed samples (spec §3).
+    """One loss term as a function of the prototypes alone, for fixed samples (method §3).
 
-    Similarities are the 1D branch's cosine ``s_bj = cos(z_b, p_j)`` (spec §2.1) between the fixed
+    Similarities are the 1D branch's cosine ``s_bj = cos(z_b, p_j)`` (method §2.1) between the fixed
     latent ``samples`` and the prototypes, then the library's term is applied unchanged.
 
     Parameters
@@ -56,7 +56,7 @@ def toy_objective(term: str, samples: Tensor, targets: Tensor, class_identity: T
     cooccurrence : Tensor, shape (C, C), optional
         Jaccard matrix; required for ``"cnrst"``.
     variant : {"code", "protopnet"}
-        Clustering/separation semantics (spec §9.1 A3).
+        Clustering/separation semantics (method §9.1 A3).
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Training: the losses, the staged trainer, projection, and the pipeline as declared stages (spec §3-§6).
+"""Training: the losses, the staged trainer, projection, and the pipeline as declared stages (method §3-§6).
 
 Modules: :mod:`~protoecg_lib.training.losses` (every loss term), :mod:`~protoecg_lib.training.config`
 (stage settings and presets), :mod:`~protoecg_lib.training.loop` (the shared epoch loop),

@@ -1,4 +1,4 @@
-"""The ``feature_extractor`` stage: a plain backbone + linear head with the weighted BCE (spec §4.1).
+"""The ``feature_extractor`` stage: a plain backbone + linear head with the weighted BCE (method §4.1).
 On the 1D backbone and all 71 labels it is the black-box baseline the book compares against.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ def train_baseline(
     log_path: str | Path | None = None,
 ) -> StageResult:
     """The ``feature_extractor`` stage: a :class:`~protoecg_lib.models.baseline.BaselineNet` trained with
-    the weighted BCE (spec §4.1). On the 1D backbone and all 71 labels it is the black-box baseline.
+    the weighted BCE (method §4.1). On the 1D backbone and all 71 labels it is the black-box baseline.
 
     At the end the model holds its best epoch's weights; ``out_dir/best.pt`` keeps them with the config.
     """

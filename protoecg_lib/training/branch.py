@@ -1,6 +1,6 @@
-"""Training one branch in one stage: ``prototypes``, ``joint`` or ``classifier`` (spec §4).
+"""Training one branch in one stage: ``prototypes``, ``joint`` or ``classifier`` (method §4).
 
-Stages (spec §4.1):
+Stages (method §4.1):
 
 =====================  ==========================================  ===================================
 stage                  trained (in the optimizer, train mode)      frozen (eval mode, no gradient)
@@ -15,9 +15,9 @@ stage                  trained (in the optimizer, train mode)      frozen (eval 
 =====================  ==========================================  ===================================
 
 Frozen modules are excluded from the optimizer **and** put in eval mode, so BatchNorm statistics
-and dropout do not drift (the official code leaves them in train mode, spec §9.2 B6). Because
+and dropout do not drift (the official code leaves them in train mode, method §9.2 B6). Because
 frozen parts are deterministic, the ``classifier`` and ``fusion`` stages train their linear heads
-on similarities computed once (spec §6 notes this is exact).
+on similarities computed once (method §6 notes this is exact).
 
 The loop itself (optimiser, schedule, early stopping, resume) is :mod:`protoecg_lib.training.loop`.
 """
@@ -46,7 +46,7 @@ _TERMS = ("cls", "clst", "sep", "spars", "div", "cnrst")
 # --------------------------------------------------------------------------- stages and freezing
 
 def set_stage(branch: ProtoBranch, stage: str) -> list[nn.Parameter]:
-    """Freeze what ``stage`` does not train and return the parameters it trains (spec §4.1).
+    """Freeze what ``stage`` does not train and return the parameters it trains (method §4.1).
 
     Every module goes to eval mode; the modules whose weights the stage trains go back to train
     mode (only ``joint`` trains modules with BatchNorm/dropout). Frozen parameters get
@@ -78,7 +78,7 @@ def set_stage(branch: ProtoBranch, stage: str) -> list[nn.Parameter]:
 def joint_step(model: nn.Module, branch: ProtoBranch, criterion: PrototypeLoss, optimizer: torch.optim.Optimizer,
                scaler: torch.amp.GradScaler, signals: torch.Tensor, targets: torch.Tensor, *,
                use_amp: bool = False, loss_scale: float = 1.0) -> tuple[torch.Tensor, dict]:
-    """One optimisation step of the ``prototypes`` or ``joint`` stage (spec §3, §4.1) on a batch.
+    """One optimisation step of the ``prototypes`` or ``joint`` stage (method §3, §4.1) on a batch.
 
     Parameters
     ----------
@@ -125,7 +125,7 @@ def train_branch(
     progress: bool = False,
     log_path: str | Path | None = None,
 ) -> StageResult:
-    """Train one branch in one stage (``prototypes``, ``joint`` or ``classifier``), spec §4.
+    """Train one branch in one stage (``prototypes``, ``joint`` or ``classifier``), method §4.
 
     Parameters
     ----------
@@ -237,7 +237,7 @@ def train_branch(
 
 def _train_branch_classifier(branch, train_split, val_split, cfg, criterion, device, out_dir, on_best, tag,
                              resume, stop_after, verbose, log_path) -> StageResult:
-    """The ``classifier`` stage: last layer only, on similarities of the frozen branch (spec §4.1, §3.7)."""
+    """The ``classifier`` stage: last layer only, on similarities of the frozen branch (method §4.1, §3.7)."""
     set_stage(branch, "classifier")
     feats_train = branch_features(branch, train_split.signals, cfg.eval_batch_size, device)
     feats_val = branch_features(branch, val_split.signals, cfg.eval_batch_size, device)

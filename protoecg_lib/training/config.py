@@ -1,6 +1,6 @@
-"""Optimisation settings per training stage, and the ``paper`` and ``fast`` presets (spec §4.2).
+"""Optimisation settings per training stage, and the ``paper`` and ``fast`` presets (method §4.2).
 
-Stages (spec §4.1): ``feature_extractor`` (a plain backbone + head, also the black-box baseline),
+Stages (method §4.1): ``feature_extractor`` (a plain backbone + head, also the black-box baseline),
 ``prototypes`` (prototype vectors only), ``joint`` (backbone, add-on and prototypes), ``classifier``
 (a branch's last layer on frozen similarities) and ``fusion`` (the fusion head).
 """
@@ -22,7 +22,7 @@ STAGES = ("feature_extractor", "prototypes", "joint", "classifier", "fusion")
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings of one stage (spec §4.2; README/lab-script values by default)."""
+    """Optimisation settings of one stage (method §4.2; README/lab-script values by default)."""
 
     num_epochs: int = 200
     lr: float = 1e-4
@@ -31,7 +31,7 @@ class TrainConfig:
     patience: int = 10
     scheduler: str = "cosine"          # 'cosine' (T_max = num_epochs) or 'constant'
     seed: int = 42
-    class_weights: str = "official"    # spec §1.5 formula, 'standard' (N - n_c) / n_c, 'sqrt' or 'none'
+    class_weights: str = "official"    # method §1.5 formula, 'standard' (N - n_c) / n_c, 'sqrt' or 'none'
     loss: LossWeights = field(default_factory=LossWeights)
     amp: bool = False                  # float16 autocast + grad scaling on CUDA; default float32 (TF32 matmuls) as the paper
     eval_batch_size: int = 128
@@ -58,7 +58,7 @@ class TrainConfig:
 
 
 def train_presets(preset: str) -> dict[str, TrainConfig]:
-    """Stage settings for a preset: ``paper`` (spec §4.2 for every stage) or ``fast`` (CPU minutes).
+    """Stage settings for a preset: ``paper`` (method §4.2 for every stage) or ``fast`` (CPU minutes).
 
     ``fast`` keeps the method and shortens everything else: 16 epochs (patience 8) at lr 1e-3 for the
     network stages, so that a few epochs move the weights; the rhythm branch's joint stage has its
@@ -66,7 +66,7 @@ def train_presets(preset: str) -> dict[str, TrainConfig]:
     sigmoid latents stay parallel and every rhythm label's logit is the same multiple of the mean
     similarity (the collapse measured in issue 16), while 1e-2 pulls the prototypes apart. The linear
     heads (branch classifier, fusion) train on pre-computed similarities, so they get many cheap
-    epochs at 1e-2 (right after projection the +1/-0.5 last layer saturates, spec §2.3, and a few
+    epochs at 1e-2 (right after projection the +1/-0.5 last layer saturates, method §2.3, and a few
     hundred small steps would not move it far enough). ``paper`` is lr 1e-4 and up to 200 epochs
     for every stage and branch, float32 on CUDA (``amp=False``), as the paper trains.
     """
@@ -161,7 +161,7 @@ def pipeline_config(preset: str = "fast", *, baseline: bool = True, seed: int = 
 
     The baseline is a ResNet1D-18 on all 71 labels, as wide as the rhythm branch's backbone and trained
     with the same stage settings as joint training (same data, splits and budget).
-    ``contrastive=False`` drops the contrastive prototype loss (the ablation of spec §8.4).
+    ``contrastive=False`` drops the contrastive prototype loss (the ablation of method §8.4).
     ``local_windows=True`` gives the morphology branch the local-prototype variant
     (:class:`~protoecg_lib.models.config.BranchConfig` ``local_windows``: each window's latent is
     computed from its own crop, so the shaded window is the similarity's whole support).

@@ -1,8 +1,8 @@
-"""Linear heads on frozen features: a branch's classifier stage and the fusion head (spec §4.1, §6),
+"""Linear heads on frozen features: a branch's classifier stage and the fusion head (method §4.1, §6),
 and the batched forward passes that compute those features and the logits of a whole split.
 
 Because frozen modules are deterministic, the ``classifier`` and ``fusion`` stages train their
-heads on similarities computed once (spec §6 notes this is exact).
+heads on similarities computed once (method §6 notes this is exact).
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def train_head(
     device: str = "cpu",
     log_path: Path | None = None,
 ) -> StageResult:
-    """Train a linear head on pre-computed features (branch classifier or fusion, spec §4.1, §6).
+    """Train a linear head on pre-computed features (branch classifier or fusion, method §4.1, §6).
 
     ``train = (features (N, F), targets (N, C))``; ``val = (features, targets, targets as ndarray)``.
     At the end the head holds the best epoch's weights.
@@ -147,7 +147,7 @@ def train_head(
 
 
 def fusion_criterion(pos_weight: np.ndarray, l1: float, masked_identity: Tensor | None = None):
-    """The fusion-stage loss: weighted BCE over 71 labels + L1 of the fusion weights (spec §3.7, §6)."""
+    """The fusion-stage loss: weighted BCE over 71 labels + L1 of the fusion weights (method §3.7, §6)."""
     pw = torch.as_tensor(pos_weight, dtype=torch.float32)
 
     def loss_fn(head: nn.Linear):

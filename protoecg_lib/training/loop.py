@@ -2,7 +2,7 @@
 
 Adam with coupled weight decay, a cosine schedule over ``num_epochs`` (stepped per epoch), early
 stopping and checkpoint selection on the dataset-level macro AUROC of the plain validation fold
-(not the official resampled one, spec §9.2 B2), seeded, and resumable from ``state.pt``. One JSON
+(not the official resampled one, method §9.2 B2), seeded, and resumable from ``state.pt``. One JSON
 line per epoch goes to the run's ``metrics.jsonl``.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _scheduler(optimizer, cfg: TrainConfig):
 
 
 def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig, fused: bool | None = None) -> torch.optim.Adam:
-    """Adam with coupled weight decay (spec §4.2), in torch's fused form when the parameters allow it.
+    """Adam with coupled weight decay (method §4.2), in torch's fused form when the parameters allow it.
 
     The fused kernel updates every parameter in one pass (the same update up to float rounding as
     the per-parameter loop, about four times faster on a CPU for a ResNet-18 branch, and no
@@ -182,6 +182,6 @@ def autocast(device: str, enabled: bool):
 
 def validation_record(y_true: np.ndarray, logits: Tensor, targets: Tensor, pos_weight: Tensor) -> dict:
     # AUROC ranks logits, not sigmoid(logits): the same order, but no float ties where the sigmoid saturates
-    # (right after projection the +1/-0.5 last layer gives logits of several hundred, spec §2.3)
+    # (right after projection the +1/-0.5 last layer gives logits of several hundred, method §2.3)
     val_loss = float(weighted_bce(logits, targets, pos_weight))
     return {"val_loss": val_loss, "val_auroc": macro_auroc(y_true, logits.detach().cpu().double().numpy())}

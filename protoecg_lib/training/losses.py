@@ -1,18 +1,18 @@
-"""The ProtoECGNet loss terms (spec §3), each a plain function, and a module that combines them.
+"""The ProtoECGNet loss terms (method §3), each a plain function, and a module that combines them.
 
-Notation (spec §3): batch ``b = 1..B``, classes ``c = 1..C`` of the branch label set, prototypes
+Notation (method §3): batch ``b = 1..B``, classes ``c = 1..C`` of the branch label set, prototypes
 ``j = 1..P``; ``similarity`` is ``s (B, P)`` (for 2D branches already pooled over windows),
 ``targets`` is ``y (B, C)``, ``class_identity`` is ``A (P, C)`` with ``A_jc = 1`` iff prototype ``j``
 belongs to class ``c`` (prototypes of class ``c`` in the block ``c*m .. c*m+m-1``), ``pos_weight`` is
 ``w (C,)`` from :func:`protoecg_lib.cooccurrence.class_weights` and ``cooccurrence`` is the Jaccard
 matrix ``J (C, C)`` from :func:`protoecg_lib.cooccurrence.jaccard`.
 
-Total loss of the ``prototypes`` and ``joint`` stages (spec §3)::
+Total loss of the ``prototypes`` and ``joint`` stages (method §3)::
 
     L = L_cls + λ_clst L_clst + λ_sep L_sep + λ_spars L_spars + λ_div L_div + λ_cnrst L_cnrst
 
 and of the ``classifier`` stage ``L_cls + λ_l1 L_l1`` (masked), of the fusion stage
-``L_cls + λ_l1 L_l1`` (all weights) (spec §3.7).
+``L_cls + λ_l1 L_l1`` (all weights) (method §3.7).
 """
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ from torch import Tensor
 
 __all__ = ["weighted_bce", "clustering_loss", "separation_loss", "sparsity_loss", "prototype_cosines", "diversity_loss", "contrastive_masks", "contrastive_loss", "l1_last_layer", "fusion_loss", "VARIANTS"]
 
-#: Accepted clustering/separation variants (spec §9.1 A3).
+#: Accepted clustering/separation variants (method §9.1 A3).
 VARIANTS = ("code", "protopnet")
 
-_CLAMP = 1e-6       # spec §3.6: S = clamp(P̂P̂ᵀ, -1 + 1e-6, 1 - 1e-6)
-_MASK_EPS = 1e-6    # spec §3.6: M̃ = M / (ΣM + 1e-6)
-_NORM_EPS = 1e-12   # spec §2.1: norms clamped below at 1e-12
+_CLAMP = 1e-6       # method §3.6: S = clamp(P̂P̂ᵀ, -1 + 1e-6, 1 - 1e-6)
+_MASK_EPS = 1e-6    # method §3.6: M̃ = M / (ΣM + 1e-6)
+_NORM_EPS = 1e-12   # method §2.1: norms clamped below at 1e-12
 
 
 # --------------------------------------------------------------------------- checks
@@ -59,7 +59,7 @@ def check_variant(variant: str) -> None:
 
 # --------------------------------------------------------------------------- §3.1
 def weighted_bce(logits: Tensor, targets: Tensor, pos_weight: Tensor) -> Tensor:
-    """Weighted multi-label BCE on logits, mean over all ``B*C`` entries (spec §3.1, §9.1 A6).
+    """Weighted multi-label BCE on logits, mean over all ``B*C`` entries (method §3.1, §9.1 A6).
 
     ``L_cls = -(1/BC) Σ_{b,c} [ w_c y_bc log σ(z_bc) + (1 - y_bc) log(1 - σ(z_bc)) ]``
 
@@ -70,7 +70,7 @@ def weighted_bce(logits: Tensor, targets: Tensor, pos_weight: Tensor) -> Tensor:
         Multi-hot 0/1.
     pos_weight : Tensor, shape (C,)
         Finite, non-negative class weights; ``0`` for a label without training positive
-        (its positive term is dropped, spec §9.2b).
+        (its positive term is dropped, method §9.2b).
 
     Returns
     -------
@@ -101,7 +101,7 @@ def _mean_or_zero(values: Tensor, like: Tensor) -> Tensor:
 
 
 def clustering_loss(similarity: Tensor, targets: Tensor, class_identity: Tensor, variant: str = "code") -> Tensor:
-    """Clustering cost: pull each sample towards prototypes of its own classes (spec §3.2, §9.1 A3).
+    """Clustering cost: pull each sample towards prototypes of its own classes (method §3.2, §9.1 A3).
 
     * ``"code"`` (default, the reference semantics the λ's were tuned for):
       ``L_clst = -(1/BC) Σ_{b,c} max_j (s_bj A_jc y_bc)``. Masked entries enter the max as 0, so a
@@ -133,7 +133,7 @@ def clustering_loss(similarity: Tensor, targets: Tensor, class_identity: Tensor,
 
 
 def separation_loss(similarity: Tensor, targets: Tensor, class_identity: Tensor, variant: str = "code") -> Tensor:
-    """Separation cost: push each sample away from prototypes of other classes (spec §3.3, §9.1 A3).
+    """Separation cost: push each sample away from prototypes of other classes (method §3.3, §9.1 A3).
 
     * ``"code"`` (default): ``L_sep = (1/BC) Σ_{b,c} max_j (s_bj (1 - A_jc y_bc))``. A present class
       gives ``max(0, max_{j∉P_c} s_bj)``; an **absent** class gives the max over **all** prototypes,
@@ -165,7 +165,7 @@ def separation_loss(similarity: Tensor, targets: Tensor, class_identity: Tensor,
 
 # --------------------------------------------------------------------------- §3.4
 def sparsity_loss(similarity: Tensor) -> Tensor:
-    """Sparsity cost ``(1/B) Σ_b Σ_j max(s_bj, 0)`` (spec §3.4; λ_spars = 0 in the paper setup).
+    """Sparsity cost ``(1/B) Σ_b Σ_j max(s_bj, 0)`` (method §3.4; λ_spars = 0 in the paper setup).
 
     Parameters
     ----------
@@ -181,7 +181,7 @@ def sparsity_loss(similarity: Tensor) -> Tensor:
 
 # --------------------------------------------------------------------------- §3.5, §3.6
 def prototype_cosines(prototypes: Tensor) -> Tensor:
-    """Cosine matrix ``P̂P̂ᵀ`` of the flattened prototypes (spec §3, notation).
+    """Cosine matrix ``P̂P̂ᵀ`` of the flattened prototypes (method §3, notation).
 
     Parameters
     ----------
@@ -207,7 +207,7 @@ def diversity_from_cosines(cosines: Tensor) -> Tensor:
 
 
 def diversity_loss(prototypes: Tensor) -> Tensor:
-    """Diversity (orthogonality) cost ``‖P̂P̂ᵀ - I‖_F² / P²`` (spec §3.5, §9.1 A5).
+    """Diversity (orthogonality) cost ``‖P̂P̂ᵀ - I‖_F² / P²`` (method §3.5, §9.1 A5).
 
     Equals ``(1/P²) Σ_{i≠j} cos²(p_i, p_j)`` for non-zero prototypes; same-class pairs included.
     About ``1/D`` for random N(0, 1) prototypes of flattened size ``D``.
@@ -224,7 +224,7 @@ def diversity_loss(prototypes: Tensor) -> Tensor:
 
 
 def contrastive_masks(class_identity: Tensor, cooccurrence: Tensor) -> tuple[Tensor, Tensor]:
-    """Normalised positive and negative masks of the contrastive loss (spec §3.6).
+    """Normalised positive and negative masks of the contrastive loss (method §3.6).
 
     ``M⁺ = A J Aᵀ``, ``M⁻ = 1 - M⁺``, ``M̃ = M / (ΣM + 1e-6)``.
 
@@ -258,7 +258,7 @@ def contrastive_from_cosines(cosines: Tensor, pos: Tensor, neg: Tensor) -> Tenso
 
 
 def contrastive_loss(prototypes: Tensor, class_identity: Tensor, cooccurrence: Tensor) -> Tensor:
-    """Contrastive prototype loss with the corrected sign (spec §3.6, §9.1 A5).
+    """Contrastive prototype loss with the corrected sign (method §3.6, §9.1 A5).
 
     ``L_cnrst = -(⟨S, M̃⁺⟩ - ⟨S, M̃⁻⟩) / √P`` with ``S = clamp(P̂P̂ᵀ, -1+1e-6, 1-1e-6)`` and the masks
     of :func:`contrastive_masks`: it raises the co-occurrence-weighted mean cosine between prototypes
@@ -291,7 +291,7 @@ def contrastive_loss(prototypes: Tensor, class_identity: Tensor, cooccurrence: T
 
 # --------------------------------------------------------------------------- §3.7
 def l1_last_layer(weight: Tensor, class_identity: Tensor | None = None) -> Tensor:
-    """L1 penalty on last-layer weights (spec §3.7).
+    """L1 penalty on last-layer weights (method §3.7).
 
     * branch classifier (``class_identity`` given): ``Σ_{c,j} |W_cj| (1 - A_jc)``, only wrong-class
       connections;
@@ -319,7 +319,7 @@ def l1_last_layer(weight: Tensor, class_identity: Tensor | None = None) -> Tenso
 
 def fusion_loss(logits: Tensor, targets: Tensor, pos_weight: Tensor, weight: Tensor,
                 masked_identity: Tensor | None = None, l1: float = 1e-4) -> tuple[Tensor, dict[str, Tensor]]:
-    """Loss of the fusion stage: weighted BCE over the 71 labels plus L1 on the fusion weights (spec §3.7, §6).
+    """Loss of the fusion stage: weighted BCE over the 71 labels plus L1 on the fusion weights (method §3.7, §6).
 
     Parameters
     ----------
@@ -330,7 +330,7 @@ def fusion_loss(logits: Tensor, targets: Tensor, pos_weight: Tensor, weight: Ten
     weight : Tensor, shape (71, P_total)
         Fusion layer weight (its bias is not penalised).
     masked_identity : Tensor, shape (P_total, 71), optional
-        Class identity of the concatenated prototypes for the masked variant (spec §9.1 A4);
+        Class identity of the concatenated prototypes for the masked variant (method §9.1 A4);
         default None penalises all weights (reference code).
     l1 : float
         λ_l1.

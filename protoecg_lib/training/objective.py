@@ -1,9 +1,9 @@
-"""The prototype objective of the ``prototypes`` and ``joint`` stages (spec §3): the weighted sum of
+"""The prototype objective of the ``prototypes`` and ``joint`` stages (method §3): the weighted sum of
 the loss terms of :mod:`~protoecg_lib.training.losses` with the official coefficients, and the
 classifier stage's BCE + masked L1.
 
 :class:`LossWeights` holds the coefficients (λ_clst 0.004, λ_sep 0.0004, λ_spars 0, λ_div 250,
-λ_cnrst 300, λ_l1 1e-4; spec §3); :class:`PrototypeLoss` returns ``(total, terms)``.
+λ_cnrst 300, λ_l1 1e-4; method §3); :class:`PrototypeLoss` returns ``(total, terms)``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ __all__ = ["LossWeights", "PrototypeLoss"]
 
 @dataclass
 class LossWeights:
-    """Coefficients of the loss terms (spec §3 defaults; §9.1 A3 for ``variant``).
+    """Coefficients of the loss terms (method §3 defaults; §9.1 A3 for ``variant``).
 
     Attributes
     ----------
@@ -61,7 +61,7 @@ def _as_float_tensor(x, name: str) -> Tensor:
 
 
 class PrototypeLoss(nn.Module):
-    """The combined loss of one branch (spec §3).
+    """The combined loss of one branch (method §3).
 
     Parameters
     ----------
@@ -144,7 +144,7 @@ class PrototypeLoss(nn.Module):
 
     def classifier_loss(self, logits: Tensor, targets: Tensor,
                         last_layer_weight: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Loss of the ``classifier`` stage: ``L_cls + λ_l1 Σ |W_cj| (1 - A_jc)`` (spec §3.7).
+        """Loss of the ``classifier`` stage: ``L_cls + λ_l1 Σ |W_cj| (1 - A_jc)`` (method §3.7).
 
         Parameters
         ----------

@@ -1,4 +1,4 @@
-"""The whole ProtoECGNet pipeline as a declared list of stages (spec §4.1 "paper pipeline", §5, §6).
+"""The whole ProtoECGNet pipeline as a declared list of stages (method §4.1 "paper pipeline", §5, §6).
 
 For each branch: joint training -> projection onto real training ECGs -> the branch's own classifier
 -> its predictions. Then the fusion head over the three projected branches and its predictions, the

@@ -1,4 +1,4 @@
-"""Prototype projection (ProtoPNet's "push", spec §5): every prototype becomes the latent of a real
+"""Prototype projection (ProtoPNet's "push", method §5): every prototype becomes the latent of a real
 training ECG.
 
 For each prototype ``j`` of class ``c``, over the training ECGs that carry ``c`` ("class-specific
@@ -40,7 +40,7 @@ def project_prototypes(
     device: str = "cpu",
     progress: bool = False,
 ) -> list[dict]:
-    """Project every prototype of ``branch`` onto its best training window (spec §5), in place.
+    """Project every prototype of ``branch`` onto its best training window (method §5), in place.
 
     The sweep runs in inference mode. In a distributed run each rank sweeps its contiguous block of
     the split and the per-prototype bests are reduced over ranks (highest similarity, ties to the

@@ -1,4 +1,4 @@
-"""The pipeline's stages, declared (spec §4.1 "paper pipeline", §5, §6).
+"""The pipeline's stages, declared (method §4.1 "paper pipeline", §5, §6).
 
 Each :class:`Stage` names the run-directory files it reads and writes
 (:class:`~protoecg_lib.runs.layout.RunLayout`) and what it runs: joint training, projection, the
@@ -251,7 +251,7 @@ def _branch_predictions(name: str) -> Callable[[StageContext], None]:
 
 
 def _fusion(ctx: StageContext) -> None:
-    """The fusion head over the three frozen, projected branches (spec §6); ``RUN/model.pt``."""
+    """The fusion head over the three frozen, projected branches (method §6); ``RUN/model.pt``."""
     model = ProtoECGNet(ctx.config.model, load_pretrained=False)
     for name in BRANCHES:
         model.branches[name].load_state_dict(ctx.peek(ctx.layout.best(name, "classifier")).state_dict())
@@ -281,7 +281,7 @@ def _fusion_predictions(ctx: StageContext) -> None:
 
 
 def _feature_extractor(name: str | None) -> Callable[[StageContext], None]:
-    """The black-box baseline (``name=None``) or a branch's feature extractor (spec §4.1)."""
+    """The black-box baseline (``name=None``) or a branch's feature extractor (method §4.1)."""
     def run(ctx: StageContext) -> None:
         torch.manual_seed(ctx.config.seed)
         if name is None:
@@ -392,7 +392,7 @@ def pipeline_stages(config: PipelineConfig, layout: RunLayout) -> list[Stage]:
 
 
 def optional_stages(config: PipelineConfig, layout: RunLayout) -> list[Stage]:
-    """Stages the paper pipeline does not run but ``protoecg train --stage`` offers (spec §4.1)."""
+    """Stages the paper pipeline does not run but ``protoecg train --stage`` offers (method §4.1)."""
     L = layout
     out = []
     for b in BRANCHES:

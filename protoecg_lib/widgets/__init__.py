@@ -1,4 +1,4 @@
-"""Two small ipywidgets apps: the explanation explorer and the clinicians' prototype review (spec §7, §8.3).
+"""Two small ipywidgets apps: the explanation explorer and the clinicians' prototype review (method §7, §8.3).
 
 Each app is a thin view over a plain Python state object that tests (and scripts) drive without a
 display: :class:`ExplorerState` and :class:`ReviewSession`. Only standard ipywidgets are used

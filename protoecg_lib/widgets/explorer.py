@@ -1,4 +1,4 @@
-"""The explanation explorer (spec §7): pick a test ECG, one of its predicted (or missed) labels and a
+"""The explanation explorer (method §7): pick a test ECG, one of its predicted (or missed) labels and a
 prototype, and see the ECG beside the prototype's source. :class:`ExplorerState` holds the logic;
 :func:`explanation_explorer` is the widget over it."""
 from __future__ import annotations
@@ -154,7 +154,7 @@ class ExplorerState:
 
 def explanation_explorer(run, data=None, *, ecg_ids: Sequence[int] | None = None, model=None, top_k: int = 3,
                          threshold: float = 0.5, dpi: int = 70):
-    """Pick a test ECG, see its predictions and, per explained label, its prototypes (spec §7).
+    """Pick a test ECG, see its predictions and, per explained label, its prototypes (method §7).
 
     The first ECG, label and prototype are rendered when the widget is built (a static page shows
     that state).

@@ -1,4 +1,4 @@
-"""The clinicians' prototype review widget (spec §8.3) over :class:`~protoecg_lib.widgets.reviews.ReviewSession`."""
+"""The clinicians' prototype review widget (method §8.3) over :class:`~protoecg_lib.widgets.reviews.ReviewSession`."""
 from __future__ import annotations
 
 import html
@@ -19,7 +19,7 @@ def _signal_getter(data) -> Callable[[int], np.ndarray]:
 
 
 def prototype_review(run, data=None, reviewer: str = "", csv_path: str | Path | None = None, *, dpi: int = 70):
-    """The clinicians' prototype review (spec §8.3) as a widget.
+    """The clinicians' prototype review (method §8.3) as a widget.
 
     Choose a class, browse its prototypes one by one (the source training ECG in print layout with
     the prototype window shaded, a ``k/N`` pager), rate Representativeness and Clarity on 5-point

@@ -1,4 +1,4 @@
-"""The clinicians' prototype review as plain state (spec §8.3): :class:`ReviewSession` pages through
+"""The clinicians' prototype review as plain state (method §8.3): :class:`ReviewSession` pages through
 a class's prototypes, keeps one :class:`Rating` draft per prototype and saves them to a CSV that
 :func:`read_reviews` and :func:`summarize_reviews` read. Tests and scripts drive it without a display;
 :func:`protoecg_lib.widgets.prototype_review` is the widget over it.
@@ -8,7 +8,7 @@ Review CSV (one row per reviewer and prototype; saving again updates the row)::
     reviewer, branch, class, prototype_index, source_ecg_id, representativeness, clarity,
     best, bad, comment, timestamp
 
-Likert scales (spec §8.3): 1 strongly disagree ... 5 strongly agree, with the paper's questions.
+Likert scales (method §8.3): 1 strongly disagree ... 5 strongly agree, with the paper's questions.
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from ..labels import BRANCHES, LABEL_SETS, branch_of
 __all__ = ["LIKERT", "QUESTIONS", "REVIEW_COLUMNS", "Rating", "ReviewSession", "read_reviews", "summarize_reviews"]
 
 
-#: The 5-point Likert scale of the review (spec §8.3).
+#: The 5-point Likert scale of the review (method §8.3).
 LIKERT = {1: "strongly disagree", 2: "disagree", 3: "neither agree nor disagree", 4: "agree", 5: "strongly agree"}
-#: The paper's two review questions (spec §8.3).
+#: The paper's two review questions (method §8.3).
 QUESTIONS = {
     "representativeness": "To what extent does the prototype reflect a typical/defining presentation of the target "
                           "diagnostic class?",
@@ -38,7 +38,7 @@ REVIEW_COLUMNS = ("reviewer", "branch", "class", "prototype_index", "source_ecg_
 
 @dataclass(frozen=True)
 class Rating:
-    """One reviewer's rating of one prototype (spec §8.3). ``None`` = not rated yet."""
+    """One reviewer's rating of one prototype (method §8.3). ``None`` = not rated yet."""
 
     representativeness: int | None = None
     clarity: int | None = None
