@@ -3,6 +3,7 @@ synthetic root (40 records, a tiny model, one or two epochs: seconds)."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -65,6 +66,29 @@ def test_resume_runs_nothing_twice(tiny_run, tiny_data):
     ctx = open_context(out=tiny_run.path, config=tiny_pipeline_config(), data=tiny_data, device="cpu", verbose=False)
     assert run_stages(ctx, pipeline_stages(ctx.config, ctx.layout)) == []
     assert {p: p.stat().st_mtime_ns for p in tiny_run.path.rglob("*.pt")} == before
+
+
+def test_summary_mode_prints_one_line_per_stage(tiny_data, tmp_path, capsys):
+    """What a chapter shows when the book's run trains: a header and one line per stage, no epoch lines."""
+    config = tiny_pipeline_config()
+    run_pipeline(data=tiny_data, out=tmp_path / "run", config=config, device="cpu", verbose="summary")
+    lines = capsys.readouterr().out.strip().splitlines()
+    names = [s.name.replace("/", " ") for s in pipeline_stages(config, RunLayout(tmp_path / "run"))]
+    assert lines[0].startswith("protoecg pipeline (fast) on cpu") and len(lines) == 1 + len(names)
+    for line, name in zip(lines[1:], names):
+        assert line.startswith(name + ": ") and line.endswith(" s"), line
+    assert not any("epoch " in line and "/" in line.split("epoch ")[1][:5] for line in lines)     # no "epoch 1/2"
+    joint = lines[1 + names.index("rhythm joint")]
+    assert re.fullmatch(r"rhythm joint: 2 epochs, best val macro AUROC (\d\.\d\d|n/a) at epoch [12], \d+(\.\d)? s", joint)
+    assert lines[-1].startswith("summary: test macro AUROC fusion ")
+    # resumed: every stage one line, "already done"; verbose=False prints nothing; anything else is refused
+    run_pipeline(data=tiny_data, out=tmp_path / "run", config=config, device="cpu", verbose="summary")
+    again = capsys.readouterr().out.strip().splitlines()
+    assert again[1:] == [f"{n}: already done" for n in names[:-1]]
+    run_pipeline(data=tiny_data, out=tmp_path / "run", config=config, device="cpu", verbose=False)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="summary"):
+        open_context(out=tmp_path / "run", config=config, data=tiny_data, device="cpu", verbose="epochs")
 
 
 def test_a_run_refuses_another_configuration(tiny_run, tiny_data):

@@ -26,6 +26,7 @@ from protoecg_lib.plotting import (EcgPaper, Highlight, HouseStyle, plot_auroc_b
                                    plot_ecg, plot_ecg_pair, plot_frequency_response, plot_label_frequencies, plot_latent_2d,
                                    plot_lead_strip, plot_prototype_gallery, plot_segment,
                                    plot_similarity_hist, plot_training_curves, relevant_lead)
+from protoecg_lib.plotting.style import category_styles  # noqa: E402
 
 COLUMN_OF = {"I": 0, "II": 0, "III": 0, "aVR": 1, "aVL": 1, "aVF": 1, "V1": 2, "V2": 2, "V3": 2,
              "V4": 3, "V5": 3, "V6": 3}
@@ -533,6 +534,26 @@ def test_auroc_bars_sorted_with_ci_and_support():
     np.testing.assert_allclose(spans, sorted(zip(t["lo"], t["hi"])))
 
 
+@pytest.mark.parametrize("second", [False, True])
+def test_auroc_bars_label_without_positives_has_one_annotation(second):
+    """A label without test positives: one "n/a (n=0)" beside its (empty) bars, overlapping no other text."""
+    t = auroc_table()
+    t.loc[[2, 4], "auroc"] = np.nan
+    t.loc[[2, 4], ["lo", "hi"]] = np.nan
+    t.loc[[2, 4], "support"] = 0
+    fig = plot_auroc_bars(t, t.assign(auroc=t["auroc"] - 0.02) if second else None)
+    ax = fig.axes[0]
+    assert sorted(tx.get_text() for tx in ax.texts if tx.get_gid() == "no-auroc") == ["n/a (n=0)"] * 2
+    assert sorted(tx.get_text() for tx in ax.texts if tx.get_gid() == "support") == \
+        sorted(f"n={s}" for s in t["support"] if s > 0)
+    renderer = fig.canvas.get_renderer()
+    boxes = [tx.get_window_extent(renderer) for tx in ax.texts]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), "annotations overlap"
+    bars = [p.get_window_extent(renderer) for p in ax.patches if str(p.get_gid()).startswith("auroc-bar")
+            and p.get_width() > 0]
+    assert not any(box.overlaps(bar) for box in boxes for bar in bars), "an annotation covers a bar"
+
+
 def test_auroc_bars_second_model_and_missing_values():
     t = auroc_table()
     t.loc[2, "auroc"] = np.nan
@@ -541,7 +562,8 @@ def test_auroc_bars_second_model_and_missing_values():
     ax = fig.axes[0]
     assert len([p for p in ax.patches if p.get_gid() == "auroc-bar"]) == 6
     assert len([p for p in ax.patches if p.get_gid() == "auroc-bar-second"]) == 6
-    assert [tx.get_text() for tx in ax.texts if tx.get_gid() == "no-auroc"] == ["n/a"]
+    assert [tx.get_text() for tx in ax.texts if tx.get_gid() == "no-auroc"] == \
+        [f"n/a for ProtoECGNet (n={t.loc[2, 'support']})"]
     assert [tl.get_text() for tl in ax.get_yticklabels()][-1] == t.loc[2, "label"], "NaN sorts last"
     legend = [tx.get_text() for tx in ax.get_legend().get_texts()]
     assert legend[0].startswith("ProtoECGNet (macro") and legend[1].startswith("black box")
@@ -583,6 +605,49 @@ def test_latent_2d_points_and_prototypes():
         plot_latent_2d(np.zeros((30, 3)))
     with pytest.raises(ValueError, match="one entry per point"):
         plot_latent_2d(pts, ["SR"])
+
+
+def _style_key(collection):
+    """(colour, marker path) of a one-style scatter."""
+    color = tuple(np.round(collection.get_facecolors()[0][:3], 3))
+    path = collection.get_paths()[0]
+    return color, tuple(map(tuple, np.round(path.vertices, 3)))
+
+
+def test_latent_2d_no_two_categories_look_alike():
+    """Chapter 6's map: more categories than the house palette has colours (SR and PACE once shared one)."""
+    rng = np.random.default_rng(0)
+    cats = ["SR", "SARRH", "AFIB", "SBRAD", "STACH", "SVTAC", "PSVT", "AFLT", "PACE", "SARRH+SR", "none",
+            "BIGU", "TRIGU"]
+    labels = [c for k, c in enumerate(cats) for _ in range(len(cats) - k)]
+    pts = rng.normal(size=(len(labels), 2))
+    fig = plot_latent_2d(pts, labels, rng.normal(size=(len(cats), 2)), cats, palette={"none": "#bbbbbb"},
+                         order=cats)
+    ax = fig.axes[0]
+    points = [c for c in ax.collections if c.get_gid() == "points"]
+    assert [c.get_label() for c in points] == cats
+    keys = [_style_key(c) for c in points]
+    assert len(set(keys)) == len(cats), "two categories share a colour and a marker"
+    sr, pace = keys[cats.index("SR")], keys[cats.index("PACE")]
+    assert sr[0] != pace[0], "SR and PACE have different colours"
+    # the prototypes: no two categories share a colour and a prototype marker either
+    protos = [c for c in ax.collections if c.get_gid() == "prototypes"]
+    looks = set()
+    for c in protos:
+        marker = tuple(map(tuple, np.round(c.get_paths()[0].vertices, 3)))
+        looks |= {(tuple(np.round(f[:3], 3)), marker) for f in c.get_facecolors()}
+    assert len(looks) == len(cats)
+    # a palette that repeats a colour: the marker tells the two apart
+    styles = category_styles(["a", "b", "c"], {"a": "#000000", "b": "#000000"})
+    assert styles["a"] == ("#000000", "o") and styles["b"] == ("#000000", "s") and styles["c"][0] != "#000000"
+    fig = plot_latent_2d(pts[:20], ["a"] * 10 + ["b"] * 10, palette={"a": "red", "b": "red"})
+    a_key, b_key = (_style_key(c) for c in fig.axes[0].collections if c.get_gid() == "points")
+    assert a_key[0] == b_key[0] and a_key[1] != b_key[1]
+    # a colour shared by a category of points and one of prototypes only: dots and stars tell them apart
+    fig = plot_latent_2d(pts[:20], ["a"] * 20, [[0, 0], [1, 1]], ["b", "b"], palette={"a": "red", "b": "red"})
+    star = _style_key(plot_latent_2d(pts[:20], ["a"] * 20, [[0, 0]], ["a"]).axes[0].collections[-1])[1]
+    (protos,) = [c for c in fig.axes[0].collections if c.get_gid() == "prototypes"]
+    assert _style_key(protos)[1] == star
 
 
 def test_label_frequencies_coloured_by_branch():

@@ -194,6 +194,25 @@ def test_prototype_review_widget_without_display(run, data, tmp_path):
     assert "rate both" in c["status"].value and len(read_reviews(tmp_path / "r.csv")) == 1
 
 
+def test_prototype_review_figure_fits_a_700_pixel_column(run, data, tmp_path):
+    """The review's figure: at most 700 pixels wide, nothing drawn past its edges, title clear of the legend."""
+    import io
+
+    from PIL import Image
+
+    box = prototype_review(run, data, csv_path=tmp_path / "r.csv")
+    assert Image.open(io.BytesIO(_png(box.controls["figure"]))).size[0] <= 700
+    (figure,) = box.figures.values()
+    renderer = figure.canvas.get_renderer()
+    width = figure.bbox.width
+    for ax in figure.axes:
+        assert ax.get_window_extent(renderer).x1 <= width and ax.title.get_window_extent(renderer).x1 <= width
+        legend = ax.get_legend()
+        if legend is not None:
+            assert legend.get_window_extent(renderer).x1 <= width
+            assert not ax.title.get_window_extent(renderer).overlaps(legend.get_window_extent(renderer))
+
+
 def test_explanation_explorer_without_display(run, data):
     box = explanation_explorer(run, data, top_k=2)
     state, c = box.state, box.controls

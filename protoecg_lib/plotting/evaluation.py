@@ -91,7 +91,8 @@ def plot_auroc_bars(table: pd.DataFrame, second: pd.DataFrame | None = None, *,
     ----------
     table : DataFrame
         Columns ``label``, ``auroc`` and, when available, ``lo``, ``hi`` (CI bounds) and ``support``
-        (positives in the test set). A NaN AUROC (label without positives) is marked "n/a".
+        (positives in the test set). A NaN AUROC (a label without positive or without negative test
+        ECGs) is marked "n/a", with its support: one annotation per label, right of its bars.
     second : DataFrame, optional
         A second model in the same format (e.g. a black-box baseline), drawn beside the first.
     names : (str, str)
@@ -141,14 +142,21 @@ def plot_auroc_bars(table: pd.DataFrame, second: pd.DataFrame | None = None, *,
                 end = np.where(ok, np.fmax(end, hi), end)
             if math.isfinite(macro):
                 ax.axvline(macro, color=color, ls="--", lw=0.8, gid=f"{gid}-macro")
-            for i in np.flatnonzero(~np.isfinite(auc)):
-                ax.text(x_min + 0.004, pos[i], "n/a", va="center", fontsize=tick_fontsize(n) - 1, color="0.3",
+        # one annotation per label, right of its bars: "n=12" (test support), or "n/a" where a model has no
+        # AUROC (no positive or no negative test ECG), with the support when known: "n/a (n=0)"
+        missing = np.array([[not math.isfinite(v) for v in m["auroc"].to_numpy(float)] for m, _, _ in models])
+        support = t["support"].to_numpy(float) if "support" in t else np.full(n, np.nan)
+        for i in range(n):
+            count = f"n={int(support[i])}" if math.isfinite(support[i]) else ""
+            if missing[:, i].any():
+                who = "" if missing[:, i].all() or len(models) == 1 else \
+                    " for " + ", ".join(name for (_, name, _), gone in zip(models, missing[:, i]) if gone)
+                text = f"n/a{who}" + (f" ({count})" if count else "")
+                ax.text(end[i] + 0.004, y[i], text, va="center", fontsize=tick_fontsize(n) - 1, color="0.3",
                         gid="no-auroc")
-        if "support" in t:  # the first model's test support, written once per label after its bars
-            support = t["support"].to_numpy(float)
-            for i in np.flatnonzero(np.isfinite(support)):
-                ax.text(end[i] + 0.004, y[i], f"n={int(support[i])}", va="center", fontsize=tick_fontsize(n) - 1,
-                        color="0.3", gid="support")
+            elif count:
+                ax.text(end[i] + 0.004, y[i], count, va="center", fontsize=tick_fontsize(n) - 1, color="0.3",
+                        gid="support")
         ax.axvline(0.5, color="0.5", lw=0.8)
         ax.set_yticks(y, labels, fontsize=tick_fontsize(n))
         ax.set_ylim(n - 0.5, -0.5)

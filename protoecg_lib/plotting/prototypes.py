@@ -12,13 +12,18 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from ..labels import LEADS
 from .ecg_grid import Highlight, _canonical_lead, _draw_strip, _lead_rows, _mv_limits, _to_numpy, check_signals
-from .style import EcgPaper, house_style, new_figure
+from .style import CATEGORY_MARKERS, EcgPaper, category_styles, house_style, new_figure
 
 __all__ = ["plot_prototype_gallery", "plot_similarity_hist", "plot_latent_2d", "prototype_window_s",
            "relevant_lead", "lead_with_most_energy"]
+
+#: Prototype markers of :func:`plot_latent_2d`: a star, or for a category whose colour an earlier one has
+#: (its points drawn with the k-th of ``CATEGORY_MARKERS``) the k-th of these.
+_PROTOTYPE_MARKERS = ("*", "P", "X", "D", "p", "h", "H", "8", "d")
 
 def prototype_window_s(record, fs: float, duration_s: float) -> tuple[float, float]:
     """The prototype window of one :class:`~protoecg_lib.runs.records.PrototypeSource` in seconds,
@@ -261,7 +266,7 @@ def plot_similarity_hist(similarity, *, positives=None, prototypes=None, bins: i
 
 
 def plot_latent_2d(points, labels=None, prototypes_2d=None, prototype_labels=None, *, title: str | None = None,
-                   palette: Mapping | None = None, point_size: float = 12.0,
+                   palette: Mapping | None = None, order: Sequence | None = None, point_size: float = 12.0,
                    figsize: tuple[float, float] = (5.5, 4.6)) -> Figure:
     """A 2D projection of the latent space with prototypes marked (method §3: clustering and separation).
 
@@ -276,7 +281,13 @@ def plot_latent_2d(points, labels=None, prototypes_2d=None, prototype_labels=Non
     prototype_labels : sequence, shape (P,), optional
         Category of each prototype (same vocabulary as ``labels``) for its colour.
     palette : dict, optional
-        Category -> colour; the house palette otherwise.
+        Category -> colour; the others take the house palette's colours, then more
+        (:func:`~protoecg_lib.plotting.style.category_styles`). No two categories drawn as points share
+        a colour and a marker, and no two drawn as prototypes: where colours repeat, points take
+        another marker than the dot, prototypes another than the star.
+    order : sequence, optional
+        The categories in the order they take colours and appear in the legend (e.g. most common
+        first); default: as they first appear in ``labels``, then in ``prototype_labels``.
 
     Returns
     -------
@@ -297,25 +308,44 @@ def plot_latent_2d(points, labels=None, prototypes_2d=None, prototype_labels=Non
     if prototype_labels is not None and (protos is None or len(prototype_labels) != len(protos)):
         raise ValueError(f"prototype_labels needs one entry per row of prototypes_2d "
                          f"({None if protos is None else protos.shape}); got {len(prototype_labels)}")
-    order = list(dict.fromkeys(cats.tolist()))
+    seen = list(dict.fromkeys(cats.tolist()))
     if prototype_labels is not None:
-        order += [c for c in dict.fromkeys(list(prototype_labels)) if c not in order]
+        seen += [c for c in dict.fromkeys(list(prototype_labels)) if c not in seen]
+    order = [c for c in (order or []) if c in seen]
+    order += [c for c in seen if c not in order]
     with house_style() as style:
-        colors = {c: (palette or {}).get(c, style.palette[k % len(style.palette)]) for k, c in enumerate(order)}
+        # one colour per category, shared by its points and its prototypes; a marker apart only where two
+        # categories drawn the same way (as points, or as prototypes) share a colour
+        colors = {c: v[0] for c, v in category_styles(order, palette, style).items()}
+        styles = category_styles([c for c in order if c in set(cats.tolist())], colors, style)
+        proto_styles = category_styles([c for c in order if prototype_labels is not None
+                                        and c in set(prototype_labels)], colors, style)
         fig = new_figure(figsize, style)
         ax = fig.add_subplot()
-        for c in dict.fromkeys(cats.tolist()):
+        for c in order:
             sel = cats == c
-            ax.scatter(pts[sel, 0], pts[sel, 1], s=point_size, color=colors[c], alpha=0.6, linewidths=0,
-                       label=str(c), gid="points")
+            if sel.any():
+                ax.scatter(pts[sel, 0], pts[sel, 1], s=point_size, color=styles[c][0], marker=styles[c][1],
+                           alpha=0.6, linewidths=0, label=str(c), gid="points")
         if protos is not None:
-            pcol = ([colors[c] for c in prototype_labels] if prototype_labels is not None else "black")
-            ax.scatter(protos[:, 0], protos[:, 1], s=180, marker="*", c=pcol, edgecolors="black", linewidths=0.8,
-                       label="prototypes", gid="prototypes", zorder=3)
+            # a star each, coloured by category; a category whose colour an earlier one has gets another marker
+            look = [proto_styles.get(c, ("black", "o")) for c in (prototype_labels if prototype_labels is not None
+                                                                  else [None] * len(protos))]
+            pmarkers = np.array([_PROTOTYPE_MARKERS[CATEGORY_MARKERS.index(m) % len(_PROTOTYPE_MARKERS)]
+                                 for _, m in look])
+            for pm in dict.fromkeys(pmarkers.tolist()):
+                sel = np.flatnonzero(pmarkers == pm)
+                ax.scatter(protos[sel, 0], protos[sel, 1], s=180 if pm == "*" else 110, marker=pm,
+                           c=[look[j][0] for j in sel], edgecolors="black", linewidths=0.8, gid="prototypes",
+                           zorder=3)
+        handles, names = ax.get_legend_handles_labels()
+        if protos is not None:   # one neutral star for all prototypes (their colours are their classes')
+            handles.append(Line2D([], [], ls="none", marker="*", markersize=13, mfc="white", mec="black", mew=0.8))
+            names.append("prototypes")
         ax.set_xlabel("dimension 1")
         ax.set_ylabel("dimension 2")
         ax.set_aspect("equal", adjustable="datalim")
-        ax.legend(loc="best", markerscale=1.0)
+        ax.legend(handles, names, loc="best", markerscale=1.0)
         if title:
             ax.set_title(title, loc="left")
         fig.tight_layout()

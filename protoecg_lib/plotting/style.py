@@ -18,7 +18,13 @@ import matplotlib as mpl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["HouseStyle", "EcgPaper", "house_style", "new_figure", "enable_notebook_display"]
+__all__ = ["HouseStyle", "EcgPaper", "house_style", "new_figure", "enable_notebook_display", "category_styles",
+           "EXTRA_COLORS", "CATEGORY_MARKERS"]
+
+#: Colours after the house palette for figures with more categories than it has (Paul Tol's "muted").
+EXTRA_COLORS = ("#332288", "#88CCEE", "#117733", "#999933", "#CC6677", "#882255", "#44AA99", "#AA4499")
+#: Point markers: a category whose colour an earlier category already has takes the next one.
+CATEGORY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,32 @@ class EcgPaper:
     def aspect(self) -> float:
         """Axes aspect (display length of 1 mV over that of 1 s) for true page proportions."""
         return self.mm_per_mv / self.mm_per_s
+
+
+def category_styles(categories, colors=None, style: HouseStyle | None = None) -> dict:
+    """A ``(colour, marker)`` pair for every category, no two categories alike.
+
+    Categories named in ``colors`` (a mapping category -> colour) keep their colour; the others take
+    the house palette's colours, then :data:`EXTRA_COLORS`, in order, skipping colours already given.
+    Only when colours must repeat (more categories than colours, or ``colors`` gives one colour
+    twice) does the marker tell them apart: the first category of a colour gets ``"o"``, the next
+    one ``"s"``, and so on (:data:`CATEGORY_MARKERS`).
+    """
+    style = style or HouseStyle()
+    fixed = dict(colors or {})
+    cats = list(dict.fromkeys(categories))
+    taken = {str(c).lower() for c in fixed.values()}
+    free = [c for c in (*style.palette, *EXTRA_COLORS) if c.lower() not in taken] or list(style.palette)
+    out, uses, k = {}, {}, 0
+    for cat in cats:
+        if cat in fixed:
+            color = fixed[cat]
+        else:
+            color, k = free[k % len(free)], k + 1
+        n = uses.get(str(color).lower(), 0)
+        uses[str(color).lower()] = n + 1
+        out[cat] = (color, CATEGORY_MARKERS[n % len(CATEGORY_MARKERS)])
+    return out
 
 
 @contextmanager

@@ -20,7 +20,8 @@ from .loop import StageResult, fit_epochs
 from .objective import LossWeights, PrototypeLoss
 from .config import PipelineConfig, pipeline_config
 from .pipeline import open_context, run_pipeline, run_stages
-from .stages import Stage, StageContext, format_summary_table, optional_stages, pipeline_stages
+from .context import StageContext
+from .stages import Stage, format_summary_table, optional_stages, pipeline_stages
 from .projection import project_prototypes, source_similarities
 
 __all__ = [

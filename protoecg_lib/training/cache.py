@@ -65,7 +65,7 @@ def fetch_run(url: str, sha256: str, folder: str | Path, *, root: str | Path, co
 
 
 def cached_run(root: str | Path | None = None, preset: str | None = None, *, config: PipelineConfig | None = None,
-               verbose: bool = True, url: str | None = None, sha256: str | None = None) -> Run:
+               verbose: bool | str = "summary", url: str | None = None, sha256: str | None = None) -> Run:
     """A finished pipeline run for this data and configuration: from the cache, fetched, or trained now (once).
 
     Parameters
@@ -77,6 +77,9 @@ def cached_run(root: str | Path | None = None, preset: str | None = None, *, con
         fast whenever ``PROTOECG_FAST=1``).
     config : PipelineConfig, optional
         A variant (e.g. ``pipeline_config('fast', contrastive=False)``); default: the preset's.
+    verbose : bool or 'summary'
+        When the pipeline runs: ``"summary"`` (default) prints one line per stage, ``True`` every
+        training epoch, ``False`` nothing.
     url, sha256 : str, optional
         A published archive of this run (``protoecg run pack``): when the cache has no finished run,
         it is fetched (resumable), verified and unpacked instead of training.

@@ -38,6 +38,12 @@ class StageResult:
     stopped_early: bool
     seconds: float
 
+    def summary(self) -> str:
+        """One line: ``16 epochs, best val macro AUROC 0.71 at epoch 9`` (``, stopped early``)."""
+        score = f"{self.best_score:.2f}" if _finite(self.best_score) else "n/a"
+        return (f"{self.epochs_run} epoch{'s' if self.epochs_run != 1 else ''}, best val macro AUROC {score} "
+                f"at epoch {self.best_epoch + 1}{', stopped early' if self.stopped_early else ''}")
+
 
 def _scheduler(optimizer, cfg: TrainConfig):
     if cfg.scheduler == "cosine":

@@ -31,7 +31,8 @@ from ..runs import Run, RunLayout, damaged_files, forget_files, record_files
 from ..runs.manifest import manifest_entry
 from . import distributed as dist
 from .config import PipelineConfig, pipeline_config
-from .stages import Stage, StageContext, format_summary_table, pipeline_stages, timed
+from .context import StageContext
+from .stages import Stage, format_summary_table, pipeline_stages, timed
 
 __all__ = ["Stage", "StageContext", "open_context", "run_stages", "run_pipeline", "format_summary_table"]
 
@@ -57,7 +58,10 @@ def _start_run(ctx: StageContext, update: bool = False) -> None:
 
 def open_context(root=None, preset="fast", out=None, *, config=None, data=None, device=None, resume=True,
                  verbose=True, progress=False, init=None, update_config=False) -> StageContext:
-    """Load the data and settings the stages need and write (or check) the run's ``config.json``."""
+    """Load the data and settings the stages need and write (or check) the run's ``config.json``.
+
+    ``verbose``: ``True`` prints every epoch, ``"summary"`` one line per stage, ``False`` nothing
+    (:mod:`~protoecg_lib.training.context`)."""
     if out is None:
         raise ValueError("a run needs an output folder (out=...)")
     config = config or pipeline_config(preset)
@@ -94,13 +98,14 @@ def run_stages(ctx: StageContext, stages: list[Stage], *, only: set[str] | None 
         dist.barrier()                # distributed: every rank has looked before rank 0 removes anything
         if damaged:   # a file changed since the stage wrote it: the stage runs again from its start
             path, problem = damaged[0]
-            ctx.say(f"[{stage.name}] {path} {problem}: running the stage again from its start")
+            ctx.tell(f"[{stage.name}] {path} {problem}: running the stage again from its start")
             if dist.is_main():
                 forget_files(ctx.layout, stage.writes)
                 for p in stage.writes:
                     p.unlink(missing_ok=True)
         elif ctx.resume and stage.done():
             ctx.say(f"[{stage.name}] already done in {ctx.layout.root}")
+            ctx.stage_done(stage.name, msg="already done")
             if dist.is_main() and any(manifest_entry(ctx.layout, p) is None for p in stage.writes):
                 record_files(ctx.layout, stage.writes, stage.name)    # a run from before the manifest
             continue
@@ -110,6 +115,7 @@ def run_stages(ctx: StageContext, stages: list[Stage], *, only: set[str] | None 
             raise FileNotFoundError(f"stage {stage.name!r} needs {missing[0]}, which is missing: run the "
                                     f"{first!r} stage first (or the whole pipeline) with the same --out")
         timed(ctx, stage.name, lambda s=stage: s.run(ctx))
+        ctx.stage_done(stage.name, ctx.timings[stage.name])
         if dist.is_main():          # in a distributed run rank 0 wrote the stage's files
             record_files(ctx.layout, stage.writes, stage.name)
         dist.barrier()
@@ -126,7 +132,7 @@ def run_pipeline(
     data: PTBXL | None = None,
     device: str | None = None,
     resume: bool = True,
-    verbose: bool = True,
+    verbose: bool | str = True,
     progress: bool = False,
 ) -> Run:
     """Joint training, projection and classifier per branch, then fusion and the baseline; write ``out``.
@@ -144,17 +150,24 @@ def run_pipeline(
         An already loaded root.
     device : str, optional
         Default: CUDA, else MPS, else CPU.
+    verbose : bool or 'summary'
+        ``True``: every stage's header and every training epoch (the command line's output);
+        ``"summary"``: one line per stage when it ends (the book's chapters); ``False``: nothing.
+    progress : bool
+        Progress bars (tqdm) over the batches of every joint epoch and of projection.
     """
     t_start = time.perf_counter()
     ctx = open_context(root, preset, out, config=config, data=data, device=device, resume=resume,
                        verbose=verbose, progress=progress)
     ctx.say(f"protoecg pipeline ({ctx.config.preset}) on {ctx.device}\n{describe_source(ctx.data)}\n"
             f"run directory: {ctx.layout.root}")
+    if ctx.verbose == "summary":
+        ctx.tell(f"protoecg pipeline ({ctx.config.preset}) on {ctx.device}, {len(ctx.data)} ECGs; one line per stage:")
     if ctx.config.pretrain_root is not None:
         from .cache import cached_run            # the cache runs pipelines: imported here, not at module level
 
         t0 = time.perf_counter()
-        ctx.say(f"pretraining on {ctx.config.pretrain_root} (a cached run of the same settings there)")
+        ctx.tell(f"pretraining on {ctx.config.pretrain_root} (a cached run of the same settings there)")
         ctx.pretrained = cached_run(ctx.config.pretrain_root,
                                     config=dataclasses.replace(ctx.config, pretrain_root=None), verbose=verbose)
         ctx.timings["pretraining"] = time.perf_counter() - t0
@@ -163,7 +176,9 @@ def run_pipeline(
     run_stages(ctx, body)
     ctx.timings["total"] = time.perf_counter() - t_start
     if dist.is_main() and not (ctx.resume and summary.done()):
+        t0 = time.perf_counter()
         summary.run(ctx)            # reads the prediction files: rank 0 only
         record_files(ctx.layout, summary.writes, summary.name)
+        ctx.stage_done(summary.name, time.perf_counter() - t0)
     dist.barrier()
     return Run(ctx.layout.root)

@@ -19,7 +19,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..data.dataset import PTBXL
 from ..device import peak_memory_mb
 from ..files import atomic_write_json
 from ..labels import BRANCHES
@@ -31,6 +30,7 @@ from .baseline import train_baseline
 from .branch import train_branch
 from .calibrate import calibrate_layout
 from .config import PipelineConfig, stage_config
+from .context import StageContext
 from .heads import branch_features, fusion_criterion, predict_logits, train_head
 from .projection import project_prototypes
 
@@ -47,44 +47,6 @@ def stage_seed(seed: int, name: str) -> int:
     (joint training, the baseline) keep doing so inside their own stream.
     """
     return int(seed) + zlib.crc32(name.encode("utf-8")) % 1_000_003
-
-
-class StageContext:
-    """What every stage needs: the data, the settings, the run layout, the device, and the models
-    earlier stages of this process left in memory (so a stage need not reload what the previous one
-    wrote; loading from disk gives the same weights)."""
-
-    def __init__(self, data: PTBXL, config: PipelineConfig, layout: RunLayout, device: str, *, resume: bool = True,
-                 verbose: bool = True, progress: bool = False, init: Path | None = None):
-        self.data, self.config, self.layout, self.device = data, config, layout, device
-        self.resume, self.verbose, self.progress, self.init = resume, verbose, progress, init
-        #: the finished run on ``config.pretrain_root`` whose weights the joint stages and the baseline start from
-        self.pretrained: Run | None = None
-        self.timings: dict[str, float] = {}
-        self._models: dict[Path, torch.nn.Module] = {}
-
-    def say(self, msg: str) -> None:
-        if self.verbose:
-            print(msg, flush=True)
-
-    def keep(self, path: Path, model: torch.nn.Module) -> None:
-        """Remember the model whose checkpoint is ``path`` for the next stage."""
-        self._models[Path(path)] = model
-
-    def take(self, path: Path) -> torch.nn.Module:
-        """The model of checkpoint ``path``: the one a stage of this process kept, else loaded from disk.
-        The caller owns it (it is forgotten here, so mutating it cannot leak into another stage)."""
-        path = Path(path)
-        model = self._models.pop(path, None)
-        if model is None:   # checked against the run's manifest, one line naming the stage to re-run
-            model = Run(self.layout.root).load_checkpoint(path)
-        return model
-
-    def peek(self, path: Path) -> torch.nn.Module:
-        """Like :meth:`take`, but the model stays available for later stages."""
-        model = self.take(path)
-        self.keep(path, model)
-        return model
 
 
 @dataclass(frozen=True)
@@ -130,7 +92,7 @@ def format_summary_table(summary: dict) -> str:
 
     def row(name: str, entry: dict) -> str:
         m = entry["macro_auroc"]
-        point = m["point"] if isinstance(m, dict) else m
+        point = _point(m)
         ci = f"   95% CI {m['lo']:.3f}-{m['hi']:.3f}" if isinstance(m, dict) and m.get("lo") is not None else ""
         return f"{name:<34}{_num(point):>12}{entry['labels_evaluated']:>5}/{entry.get('labels', entry.get('n_labels'))}{ci}"
 
@@ -151,8 +113,12 @@ def format_summary_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _num(x) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.4f}"
+def _num(x, digits: int = 4) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _point(m):
+    return m["point"] if isinstance(m, dict) else m
 
 
 def timed(ctx: StageContext, name: str, fn: Callable[[], None]) -> None:
@@ -172,9 +138,10 @@ def _joint(name: str, stage: str = "joint") -> Callable[[StageContext], None]:
         cfg = stage_config(ctx.config.train, stage, name)
         ctx.say(f"[{name}] {stage} training: {branch.num_prototypes} prototypes, {branch.num_classes} labels, "
                 f"lr {cfg.lr:g}, up to {cfg.num_epochs} epochs" + _start_note(branch))
-        train_branch(branch, ctx.data, stage, cfg, ctx.layout.stage_dir(name, stage),
-                     device=ctx.device, resume=ctx.resume, verbose=ctx.verbose, progress=ctx.progress,
-                     log_path=ctx.layout.metrics)
+        result = train_branch(branch, ctx.data, stage, cfg, ctx.layout.stage_dir(name, stage), device=ctx.device,
+                              resume=ctx.resume, verbose=ctx.per_epoch, progress=ctx.progress,
+                              log_path=ctx.layout.metrics)
+        ctx.note(result.summary() + _start_note(branch).replace(";", ","))
         ctx.keep(ctx.layout.best(name, stage), branch)
     return run
 
@@ -205,9 +172,10 @@ def _initial_branch(ctx: StageContext, name: str) -> ProtoBranch:
 def _prototypes_only(name: str) -> Callable[[StageContext], None]:
     def run(ctx: StageContext) -> None:
         branch = load_checkpoint(ctx.init)[0] if ctx.init else ctx.take(ctx.layout.best(name, "joint"))
-        train_branch(branch, ctx.data, "prototypes", ctx.config.train["prototypes"],
-                     ctx.layout.stage_dir(name, "prototypes"), device=ctx.device, resume=ctx.resume,
-                     verbose=ctx.verbose, log_path=ctx.layout.metrics)
+        result = train_branch(branch, ctx.data, "prototypes", ctx.config.train["prototypes"],
+                              ctx.layout.stage_dir(name, "prototypes"), device=ctx.device, resume=ctx.resume,
+                              verbose=ctx.per_epoch, log_path=ctx.layout.metrics)
+        ctx.note(result.summary())
         ctx.keep(ctx.layout.best(name, "prototypes"), branch)
     return run
 
@@ -220,8 +188,10 @@ def _projection(name: str) -> Callable[[StageContext], None]:
         save_checkpoint(ctx.layout.projected(name), branch, extra={"stage": "projection"})
         ctx.keep(ctx.layout.projected(name), branch)
         s = source_summary(sources)
-        ctx.say(f"[{name}] projected {s['projected']}/{s['prototypes']} prototypes onto {s['distinct_source_ecgs']} "
-                f"training ECGs ({s['duplicates']} duplicates, {s['not_projected']} without a training positive)")
+        msg = (f"{s['projected']}/{s['prototypes']} prototypes projected onto {s['distinct_source_ecgs']} training "
+               f"ECGs ({s['duplicates']} duplicates, {s['not_projected']} without a training positive)")
+        ctx.note(msg)
+        ctx.say(f"[{name}] {msg}")
     return run
 
 
@@ -229,9 +199,10 @@ def _classifier(name: str) -> Callable[[StageContext], None]:
     def run(ctx: StageContext) -> None:
         branch = load_checkpoint(ctx.init)[0] if ctx.init else ctx.take(ctx.layout.projected(name))
         ctx.say(f"[{name}] classifier stage (last layer on frozen similarities)")
-        train_branch(branch, ctx.data, "classifier", stage_config(ctx.config.train, "classifier", name),
-                     ctx.layout.stage_dir(name, "classifier"), device=ctx.device, resume=ctx.resume,
-                     verbose=ctx.verbose, log_path=ctx.layout.metrics)
+        result = train_branch(branch, ctx.data, "classifier", stage_config(ctx.config.train, "classifier", name),
+                              ctx.layout.stage_dir(name, "classifier"), device=ctx.device, resume=ctx.resume,
+                              verbose=ctx.per_epoch, log_path=ctx.layout.metrics)
+        ctx.note(result.summary())
         ctx.keep(ctx.layout.best(name, "classifier"), branch.eval())
     return run
 
@@ -241,6 +212,8 @@ def _write_split_predictions(ctx: StageContext, fn, label_set: str, who: str) ->
         sp = ctx.data.split(split, label_set)
         logits = predict_logits(fn, sp.signals, device=ctx.device)
         write_predictions(ctx.layout.predictions(split, who), sp.ecg_id, sp.patient_id, sp.labels, sp.targets, logits)
+    ctx.note(f"predictions for {len(ctx.data.split('val', label_set))} validation and "
+             f"{len(ctx.data.split('test', label_set))} test ECGs")
 
 
 def _branch_predictions(name: str) -> Callable[[StageContext], None]:
@@ -265,11 +238,12 @@ def _fusion(ctx: StageContext) -> None:
     pos_weight = splits["train"].class_weights(cfg.class_weights)
     masked = model.fusion_identity.cpu() if ctx.config.model.fusion == "masked" else None
     ctx.say(f"[fusion] Linear({feats['train'].shape[1]} -> 71) on the projected branches' similarities")
-    train_head(model.fusion, (feats["train"], torch.as_tensor(splits["train"].targets)),
+    result = train_head(model.fusion, (feats["train"], torch.as_tensor(splits["train"].targets)),
                (feats["val"], torch.as_tensor(splits["val"].targets), splits["val"].targets),
                fusion_criterion(pos_weight, cfg.loss.l1, masked)(model.fusion), cfg, torch.as_tensor(pos_weight),
                out_dir=ctx.layout.fusion_dir, tag={"branch": "fusion", "stage": "fusion"}, resume=ctx.resume,
-               verbose=ctx.verbose, device=ctx.device, log_path=ctx.layout.metrics)
+               verbose=ctx.per_epoch, device=ctx.device, log_path=ctx.layout.metrics)
+    ctx.note(result.summary())
     model.eval()
     save_checkpoint(ctx.layout.model, model, extra={"stage": "fusion"})
     ctx.keep(ctx.layout.model, model)
@@ -297,8 +271,9 @@ def _feature_extractor(name: str | None) -> Callable[[StageContext], None]:
             ctx.say(f"[baseline] starts from the weights pretrained on {ctx.config.pretrain_root}")
         ctx.say(f"[{base.config.name}] plain ResNet-18 ({base.config.backbone}) on {len(base.labels)} labels, "
                 "same budget as joint training")
-        train_baseline(base, ctx.data, ctx.config.train["feature_extractor"], folder, device=ctx.device,
-                       resume=ctx.resume, verbose=ctx.verbose, log_path=ctx.layout.metrics)
+        result = train_baseline(base, ctx.data, ctx.config.train["feature_extractor"], folder, device=ctx.device,
+                                resume=ctx.resume, verbose=ctx.per_epoch, log_path=ctx.layout.metrics)
+        ctx.note(result.summary())
         ctx.keep(folder / "best.pt", base)
     return run
 
@@ -313,8 +288,10 @@ def _calibration(ctx: StageContext) -> None:
     cals = calibrate_layout(ctx.layout, ctx.data, ctx.config)
     fused = cals.get("fusion")
     if fused is not None:
-        ctx.say(f"[calibration] {len(cals)} models calibrated on the validation fold ({fused.method}, "
-                f"operating point {fused.info['operating_point']}); calibrated prob_ columns written")
+        msg = f"{len(cals)} models calibrated on the validation fold ({fused.method}, operating point " \
+              f"{fused.info['operating_point']})"
+        ctx.note(msg)
+        ctx.say(f"[calibration] {msg}; calibrated prob_ columns written")
 
 
 def _summary(ctx: StageContext) -> None:
@@ -347,6 +324,8 @@ def _summary(ctx: StageContext) -> None:
     summary["peak_rss_mb"] = round(peak_memory_mb(), 1)
     atomic_write_json(ctx.layout.summary, summary)
     ctx.say(format_summary_table(summary))
+    ctx.note("test macro AUROC " + ", ".join(f"{who} {_num(_point(summary[who]['macro_auroc']), 2)}"
+                                             for who in ("fusion", "baseline") if summary.get(who)))
 
 
 def _headline(model_eval: dict) -> dict:

@@ -11,7 +11,12 @@ from ..labels import branch_of
 from .display import show_figure, show_message
 from .reviews import LIKERT, QUESTIONS, ReviewSession
 
-__all__ = ["prototype_review"]
+__all__ = ["prototype_review", "FIGURE_WIDTH"]
+
+#: Width of the review's figure in inches: 630 pixels at the default ``dpi=70``, inside the
+#: 700-800-pixel content column of the book's pages and of a notebook (the image also shrinks with the
+#: column where the page allows).
+FIGURE_WIDTH = 9.0
 
 
 def _signal_getter(data) -> Callable[[int], np.ndarray]:
@@ -37,7 +42,8 @@ def prototype_review(run, data=None, reviewer: str = "", csv_path: str | Path | 
     Returns
     -------
     ipywidgets.VBox
-        With ``.session`` (the :class:`ReviewSession`) and ``.refresh()``.
+        With ``.session`` (the :class:`ReviewSession`), ``.refresh()`` and ``.figures`` (the figures
+        drawn so far, by (class, page)).
     """
     import ipywidgets as W
 
@@ -56,9 +62,11 @@ def prototype_review(run, data=None, reviewer: str = "", csv_path: str | Path | 
 
     class_dd = W.Dropdown(options=[(class_text(c), c) for c in session.classes], value=session.class_code,
                           description="class")
-    prev_b, next_b = W.Button(description="< previous"), W.Button(description="next >")
-    pager = W.HTML()
-    figure = W.Output()
+    narrow = dict(width="100px")                 # the class row fits a 640-pixel column on one line
+    prev_b = W.Button(description="< previous", layout=W.Layout(**narrow))
+    next_b = W.Button(description="next >", layout=W.Layout(**narrow))
+    pager = W.HTML(layout=W.Layout(margin="0 8px"))
+    figure = W.Output(layout=W.Layout(max_width="100%"))
     info = W.HTML()
     likert = [("not rated", 0)] + [(f"{k} {v}", k) for k, v in LIKERT.items()]
     rep = W.RadioButtons(options=likert, value=0)
@@ -94,7 +102,10 @@ def prototype_review(run, data=None, reviewer: str = "", csv_path: str | Path | 
             key = session.key
             if key not in figures:
                 try:
-                    figures[key] = prototype_figure(rec, get(rec.ecg_id), data.fs, width=9.0)
+                    # FIGURE_WIDTH inches at ``dpi`` fit a 700-pixel column; the line above the figure
+                    # names the source ECG, so the figure's title stays short (clear of its legend)
+                    figures[key] = prototype_figure(rec, get(rec.ecg_id), data.fs, width=FIGURE_WIDTH,
+                                                    title=f"{rec.label} prototype {rec.index} ({rec.branch})")
                 except KeyError as exc:
                     figures[key] = str(exc.args[0])
             if isinstance(figures[key], str):
@@ -153,9 +164,11 @@ def prototype_review(run, data=None, reviewer: str = "", csv_path: str | Path | 
                layout=W.Layout(width="50%")),
         W.VBox([W.HTML(f"<b>Clarity</b><br>{html.escape(QUESTIONS['clarity'])}"), cla], layout=W.Layout(width="50%")),
     ])
-    box = W.VBox([W.HBox([class_dd, prev_b, pager, next_b]), info, figure, questions, W.HBox([best, bad]), comment,
-                  W.HBox([who, save_b]), status])
-    box.session, box.refresh = session, refresh
+    wrap = W.Layout(flex_flow="row wrap", max_width="100%")     # a narrow column wraps the controls
+    box = W.VBox([W.HBox([class_dd, prev_b, pager, next_b], layout=wrap), info, figure, questions,
+                  W.HBox([best, bad]), comment, W.HBox([who, save_b], layout=wrap), status],
+                 layout=W.Layout(max_width="100%"))
+    box.session, box.refresh, box.figures = session, refresh, figures     # figures: drawn ones, by (class, page)
     box.controls = dict(class_dropdown=class_dd, prev=prev_b, next=next_b, pager=pager, figure=figure,
                         representativeness=rep, clarity=cla, best=best, bad=bad, comment=comment, reviewer=who,
                         save=save_b, status=status)
