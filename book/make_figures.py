@@ -2,7 +2,7 @@
 
 Usage: python book/make_figures.py OUT_DIR   (book/build.sh writes into the staged copy's book/figures)
 Writes architecture_paper.png and architecture_fast.png: :func:`protoecg_lib.plotting.plot_architecture`
-of each preset, every shape and count measured on the model itself; and results_runs.md, the table of
+of each preset, every shape and count measured on the model itself; and results_runs.md / results_auroc.md, the tables of
 the results page rendered from the committed run records in book/data/results
 (:func:`protoecg_lib.runs.results.results_table`).
 """
@@ -27,9 +27,11 @@ def main(argv: list[str]) -> int:
         path = out / f"architecture_{preset}.png"
         plot_architecture(preset).savefig(path, dpi=120, facecolor="white")
         print(f"make_figures: {path}")
-    table = out / "results_runs.md"
-    table.write_text(results_table(load_result_records(RECORDS)))
-    print(f"make_figures: {table} ({len(load_result_records(RECORDS))} run records)")
+    records = load_result_records(RECORDS)
+    for what in ("runs", "auroc"):
+        table = out / f"results_{what}.md"
+        table.write_text(results_table(records, what))
+        print(f"make_figures: {table} ({len(records)} run records)")
     return 0
 
 

@@ -54,18 +54,21 @@ def test_a_group_of_seeds_is_one_row_with_mean_and_range(finished, tmp_path):
     for r in (a, b):
         write_result_record(r, tmp_path / f"{r['name']}.json")
     records = load_result_records(tmp_path)
-    table = results_table(records)
-    rows = [line for line in table.splitlines() if line.startswith("| tiny ")]
-    assert len(rows) == 1
-    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    def row(what):
+        rows = [line for line in results_table(records, what).splitlines() if line.startswith("| tiny ")]
+        assert len(rows) == 1
+        return [c.strip() for c in rows[0].strip("|").split("|")]
+
+    runs, cells = row("runs"), row("auroc")
+    assert runs[3] == "3, 4" and runs[-1] == f"{a['date']}, abc1234"
     points = [a["test"]["fusion"]["point"], b["test"]["fusion"]["point"]]
-    assert cells[3] == "3, 4"
-    assert cells[5] == f"{np.mean(points):.3f} ({min(points):.2f}-{max(points):.2f})"
+    assert cells[1] == f"{np.mean(points):.3f} ({min(points):.2f}-{max(points):.2f})"
     m = a["test"]["morphology"]                                              # the same in both: mean = value
-    assert cells[8] == f"{m['point']:.3f} ({m['point']:.2f}-{m['point']:.2f})"
-    assert cells[9] == "n/a" if a["test"]["global"]["point"] is None else cells[9].startswith(
+    assert cells[4] == f"{m['point']:.3f} ({m['point']:.2f}-{m['point']:.2f})"
+    assert cells[5] == "n/a" if a["test"]["global"]["point"] is None else cells[5].startswith(
         f"{a['test']['global']['point']:.3f}")                               # only one record has it
-    assert cells[-1] == f"{a['date']}, abc1234"
+    with pytest.raises(ValueError, match="'auroc' or 'runs'"):
+        results_table(records, "both")
     single = results_table([a])
     f = a["test"]["fusion"]
     assert f"{f['point']:.3f} ({f['lo']:.2f}-{f['hi']:.2f})" in single

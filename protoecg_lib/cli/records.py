@@ -138,6 +138,6 @@ def cmd_run_record(args) -> int:
     except FileNotFoundError as err:
         raise UsageError(str(err)) from None
     write_result_record(rec, args.out)
-    print(results_table([rec]), end="")
+    print(results_table([rec], "runs") + "\n" + results_table([rec], "auroc"), end="")
     print(f"wrote {args.out}")
     return 0

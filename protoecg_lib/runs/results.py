@@ -172,32 +172,41 @@ def _cell(values: list[dict]) -> str:
     return f"{points.mean():.3f} ({points.min():.2f}-{points.max():.2f})"
 
 
-def results_table(records: list[dict]) -> str:
-    """A markdown table, one row per group of records.
+def results_table(records: list[dict], what: str = "auroc") -> str:
+    """A markdown table, one row per group of records (narrow enough for a book column).
 
-    A group of one shows each test macro AUROC with its 95 % patient-bootstrap CI; a group of
-    several seeds shows the mean over seeds and their range. Budget: the epochs the networks ran
-    (summed over branches, the baseline and their stages, linear heads left out; early stopping ends
-    stages before their maximum) and the wall time of the whole pipeline, means over the group.
+    ``what='auroc'``: the test macro AUROC of each model and the labels listed per ECG. A group of
+    one shows each AUROC with its 95 % patient-bootstrap CI; a group of several seeds shows the mean
+    over seeds and their range. ``what='runs'``: what ran -- data, preset and device, seeds, the
+    budget (the epochs the networks ran, summed over branches, the baseline and their stages, linear
+    heads left out, early stopping ending stages before their maximum; the wall time of the whole
+    pipeline; means over the group), date and commit.
     """
+    if what not in ("auroc", "runs"):
+        raise ValueError(f"what={what!r}: give 'auroc' or 'runs'")
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         groups[r["group"]].append(r)
-    head = ["run", "data", "preset, device", "seeds", "budget"] + [h for _, h in RESULT_MODELS] + \
-           ["labels listed (true)", "date, commit"]
+    if what == "runs":
+        head = ["run", "data", "preset, device", "seeds", "budget", "date, commit"]
+    else:
+        head = ["run"] + [h for _, h in RESULT_MODELS] + ["labels listed (true)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for group, rs in groups.items():
         first = rs[0]
-        epochs = np.mean([sum(n for k, n in r["budget"]["epochs_run"].items() if k.split("/")[1] not in HEAD_STAGES)
-                          for r in rs])
-        wall = np.mean([r["budget"]["wall_s"] for r in rs])
-        cal = [r["calibration"].get("fusion") for r in rs if r["calibration"].get("fusion")]
-        listed = (f"{np.median([c['listed_calibrated'] for c in cal]):.0f} "
-                  f"({np.median([c['true_median'] for c in cal]):.0f})") if cal else "n/a"
-        row = [group, first["data"], f"{first['preset']}, {first['device']}" + (" (amp)" if first["budget"]["amp"] else ""),
-               ", ".join(str(r["seed"]) for r in rs), f"{epochs:.0f} network epochs, {wall:.0f} s"
-               + (f" on {first['machine']['cpus']} CPUs" if first["device"] == "cpu" else "")]
-        row += [_cell([r["test"][k] for r in rs if k in r["test"]]) for k, _ in RESULT_MODELS]
-        row += [listed, f"{first['date']}, {(first['commit'] or 'n/a')[:7]}"]
+        if what == "runs":
+            epochs = np.mean([sum(n for k, n in r["budget"]["epochs_run"].items()
+                                  if k.split("/")[1] not in HEAD_STAGES) for r in rs])
+            wall = np.mean([r["budget"]["wall_s"] for r in rs])
+            where = f" on {first['machine']['cpus']} CPUs" if first["device"] == "cpu" else ""
+            row = [group, first["data"],
+                   f"{first['preset']}, {first['device']}" + (" (amp)" if first["budget"]["amp"] else ""),
+                   ", ".join(str(r["seed"]) for r in rs), f"{epochs:.0f} network epochs, {wall:.0f} s{where}",
+                   f"{first['date']}, {(first['commit'] or 'n/a')[:7]}"]
+        else:
+            cal = [r["calibration"].get("fusion") for r in rs if r["calibration"].get("fusion")]
+            listed = (f"{np.median([c['listed_calibrated'] for c in cal]):.0f} "
+                      f"({np.median([c['true_median'] for c in cal]):.0f})") if cal else "n/a"
+            row = [group] + [_cell([r["test"][k] for r in rs if k in r["test"]]) for k, _ in RESULT_MODELS] + [listed]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
