@@ -19,10 +19,8 @@ from typing import Any
 
 from ..labels import BRANCHES, label_set
 
-__all__ = [
-    "PROTOTYPE_INITS", "ADD_ON_INITS", "LATENT_CENTERINGS", "BEAT_TIMINGS", "BranchConfig", "ModelConfig", "scaled_cosine_scale", "latent_length",
-    "paper_config", "fast_config", "get_preset", "PRESET_NAMES",
-]
+__all__ = ["PROTOTYPE_INITS", "ADD_ON_INITS", "LATENT_CENTERINGS", "BEAT_TIMINGS", "BranchConfig", "ModelConfig",
+           "scaled_cosine_scale", "latent_length", "paper_config", "fast_config", "get_preset", "PRESET_NAMES"]
 
 #: Names accepted by :func:`get_preset`.
 PRESET_NAMES = ("paper", "fast")
@@ -116,22 +114,17 @@ class BranchConfig:
         1D add-on initialisation (the 2D add-on is always Kaiming, method §2.2).
     latent_center : {'none', 'half', 'running'}
         What is subtracted from the add-on output before the similarity (``none`` in the paper).
-        Sigmoid latents are all positive, so without centring every latent points roughly along
-        ``(1, ..., 1)`` and all cosines rise and fall together (the rhythm-branch collapse).
-        Projection then stores the centred latent, so "a prototype is the latent of a real ECG"
-        still holds exactly.
+        Sigmoid latents are all positive, so uncentred they all point roughly along ``(1, ..., 1)``
+        and all cosines rise and fall together (the rhythm-branch collapse). Projection stores the
+        centred latent: "a prototype is the latent of a real ECG" still holds exactly.
     beat_timing : {'none', 'rr'}
         1D branch only: ``rr`` adds RR-interval features (:data:`protoecg_lib.data.rr.BEAT_FEATURES`,
         lead ``beat_lead``, detector ``beat_detector``) encoded to ``beat_dim`` values and
         concatenated with the pooled backbone features before the add-on.
-    beat_dim : int
-        Width of the beat-timing embedding.
-    beat_lead : int
-        Lead index for R-peak detection (1 = lead II).
-    beat_detector : {'neurokit', 'gqrs', 'xqrs'}
-        R-peak detector (:func:`protoecg_lib.data.rr.detect_r_peaks`).
-    sampling_rate : int
-        Sampling rate (Hz) of the signals the branch reads (needed by the R-peak detector).
+    beat_dim, beat_lead, beat_detector, sampling_rate : int, int, str, int
+        Width of the beat-timing embedding; the lead the R peaks are detected on (1 = lead II); the
+        detector, ``'neurokit'``, ``'gqrs'`` or ``'xqrs'`` (:func:`protoecg_lib.data.rr.detect_r_peaks`);
+        the rate (Hz) of the signals the branch reads.
     local_windows : bool
         Local-prototype variant (time-localised 2D prototypes only): the latent patch of window ``w``
         is computed by the backbone from that window's own crop of ``32 * T`` samples (96 for T = 3,
