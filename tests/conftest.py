@@ -103,6 +103,19 @@ def tiny_pipeline_config(seed: int = 3):
     return config
 
 
+@pytest.fixture(scope="session")
+def tiny_pipeline_run(tmp_path_factory):
+    """The whole tiny pipeline run once on the tiny synthetic root (a :class:`~protoecg_lib.runs.Run`).
+    Shared: read it, or copy it before changing anything (``shutil.copytree(run.path, ...)``)."""
+    from protoecg_lib.data import load_ptbxl
+    from protoecg_lib.synthetic import synthetic_root
+    from protoecg_lib.training import run_pipeline
+
+    out = tmp_path_factory.mktemp("tiny-pipeline") / "run"
+    return run_pipeline(data=load_ptbxl(synthetic_root("tiny")), out=out, config=tiny_pipeline_config(),
+                        device="cpu", verbose=False)
+
+
 def tiny_branch(name="morphology", seed=0):
     """One tiny branch (2 prototypes per class, 8-dim latent, width-4 backbone)."""
     from protoecg_lib.models import BranchConfig, ProtoBranch

@@ -8,22 +8,14 @@ import pytest
 import torch
 
 from protoecg_lib.cli import main
-from protoecg_lib.data import load_ptbxl
 from protoecg_lib.runs.results import load_result_records, result_record, results_table, write_result_record
-from protoecg_lib.synthetic import synthetic_root
-from protoecg_lib.training import run_pipeline
-
-from conftest import tiny_pipeline_config
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results") / "run"
-    run_pipeline(data=load_ptbxl(synthetic_root("tiny")), out=out, config=tiny_pipeline_config(), device="cpu",
-                 verbose=False)
-    return out
+def finished(tiny_pipeline_run):
+    return tiny_pipeline_run.path
 
 
 def test_the_record_carries_the_summary_figures_and_the_budget(finished):

@@ -28,9 +28,8 @@ def tiny_data():
 
 
 @pytest.fixture(scope="module")
-def finished(tiny_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("manifest") / "run"
-    return run_pipeline(data=tiny_data, out=out, config=tiny_pipeline_config(), device="cpu", verbose=False)
+def finished(tiny_pipeline_run):
+    return tiny_pipeline_run                       # shared with other modules: only read here, copied to damage
 
 
 @pytest.fixture
